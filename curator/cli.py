@@ -1,0 +1,199 @@
+"""The `curator` command: a thin layer over the library.
+
+Each command builds its stage's config dataclass from the flags, opens the
+workspace, calls the stage function and prints the summary it returns. Heavy
+modules (torch, transformers, great-expectations, datasets) are imported inside
+the commands that need them, so `curator --help` stays fast.
+
+Errors the user can act on (`CuratorError`) print one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from curator import __version__
+from curator.errors import CuratorError
+
+
+class Ctx:
+    def __init__(self, workspace: str, quiet: bool):
+        self.workspace = workspace
+        self.quiet = quiet
+        self._output = None
+
+    @property
+    def output(self):
+        if self._output is None:
+            from curator.console import Output
+
+            self._output = Output(self.quiet)
+        return self._output
+
+    def open(self, read_only: bool = False):
+        from curator.store import Workspace
+
+        return Workspace(self.workspace, read_only=read_only)
+
+
+pass_ctx = click.make_pass_decorator(Ctx)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--workspace", "-w", default="curator.duckdb", show_default=True,
+              envvar="CURATOR_WORKSPACE", help="The DuckDB workspace file (env CURATOR_WORKSPACE).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars or tables; summary lines only.")
+@click.version_option(__version__, prog_name="curator")
+@click.pass_context
+def cli(ctx: click.Context, workspace: str, quiet: bool) -> None:
+    """curator: which examples can RL with verifiable rewards learn from, which never, and why.
+
+    Stages read and write tables in one DuckDB workspace; run them in order or
+    let `curator demo` run them all on the embedded arithmetic lab.
+    """
+    ctx.obj = Ctx(workspace, quiet)
+
+
+@cli.command()
+@click.argument("source")
+@click.option("--name", help="Dataset name in the workspace (default: from SOURCE).")
+@click.option("--split", help="Hub split (default train), or a file stem inside a folder.")
+@click.option("--revision", help="Hub revision (branch, tag or commit).")
+@click.option("--prompt-field", help="Field holding the prompt (dotted paths allowed).")
+@click.option("--answer-field", help="Field holding the gold answer (dotted paths allowed).")
+@click.option("--id-field", help="Keep this field as example_id instead of a content hash.")
+@click.option("--solution-field", help="Field holding a reference solution or trace.")
+@click.option("--max-prompt-chars", type=int, default=20_000, show_default=True)
+@click.option("--max-answer-chars", type=int, default=1_000, show_default=True)
+@pass_ctx
+def ingest(c: Ctx, source: str, **opts) -> None:
+    """Read SOURCE (a .jsonl/.json/.parquet/.csv file, a folder, or a Hub dataset), validate, store.
+
+    Rows that fail validation go to the `quarantine` table with a reason; the
+    rest become `examples`. Re-ingesting the same data changes nothing.
+    """
+    from curator.data.ingest import IngestConfig, ingest as run_ingest
+
+    config = IngestConfig(source=source, **opts)
+    with c.open() as ws:
+        s = run_ingest(ws, config)
+    report_ingest(c.output, s)
+
+
+def report_ingest(out, s) -> None:
+    m = s.mapping
+    out.info(
+        f"{s.dataset}: schema {m['schema']}, prompt <- {m['prompt_field']}, answer <- {m['answer_field']}"
+        + (f", id <- {m['id_field']}" if m["id_field"] else "")
+    )
+    rows = [("kept (new)", s.n_new), ("kept (already present)", s.n_already_present)]
+    rows += [(f"quarantined: {k}", v) for k, v in s.reasons.most_common()]
+    out.table(f"ingest {s.source}", ["rows", "count"], rows)
+    out.line(
+        f"ingested {s.dataset}: {s.n_rows} rows, {s.n_new} new, {s.n_already_present} already present, "
+        f"{s.n_quarantined} quarantined"
+    )
+
+
+@cli.command("verify")
+@click.option("--dataset", help="Only this dataset (default: all).")
+@click.option("--timeout", type=float, default=5.0, show_default=True, help="Seconds per solution.")
+@pass_ctx
+def verify_cmd(c: Ctx, dataset: str | None, timeout: float) -> None:
+    """Verify each example's reference solution against its own gold answer (math-verify)."""
+    from curator.data.references import ReferenceConfig, check_references
+
+    with c.open(read_only=True) as ws:
+        n = ws.sql("SELECT count(*) FROM examples WHERE solution IS NOT NULL"
+                   + (" AND dataset = ?" if dataset else ""), [dataset] if dataset else []).fetchone()[0]
+        with c.output.progress("verifying reference solutions", n) as advance:
+            s = check_references(ws, ReferenceConfig(dataset=dataset, timeout=timeout), advance)
+    report_references(c.output, s)
+
+
+def report_references(out, s) -> None:
+    out.table("reference solutions vs gold answers", ["status", "examples"],
+              sorted(s.statuses.items(), key=lambda kv: -kv[1]))
+    for status, items in s.failures.items():
+        for eid, ans, got in items:
+            out.info(f"  {status}: {eid} gold={ans[:60]!r} got={got[:60]!r}")
+    checked = sum(s.statuses.values())
+    out.line(
+        f"verified {checked} reference solutions: {s.statuses.get('correct', 0)} correct"
+        + "".join(f", {v} {k}" for k, v in s.statuses.items() if k != "correct")
+        + (f" ({s.n_without_solution} examples have no reference solution)" if s.n_without_solution else "")
+    )
+
+
+@cli.command()
+@pass_ctx
+def info(c: Ctx) -> None:
+    """Schema version and row count of every workspace table."""
+    with c.open(read_only=True) as ws:
+        version, counts = ws.schema_version(), ws.counts()
+    c.output.line(f"{c.workspace}: schema version {version}")
+    c.output.table("tables", ["table", "rows"], counts.items())
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV instead of a table.")
+@pass_ctx
+def sql(c: Ctx, query: str, as_csv: bool) -> None:
+    """Run a read-only SQL QUERY against the workspace."""
+    import duckdb
+
+    with c.open(read_only=True) as ws:
+        try:
+            frame = ws.df(query)
+        except duckdb.Error as e:
+            raise CuratorError(f"query failed: {str(e).splitlines()[0]}") from None
+    if as_csv:
+        click.echo(frame.to_csv(index=False), nl=False)
+    else:
+        c.output.table("", list(frame.columns), frame.astype(str).itertuples(index=False))
+
+
+@cli.command()
+@click.argument("dest", type=click.Path(dir_okay=False))
+@pass_ctx
+def snapshot(c: Ctx, dest: str) -> None:
+    """Copy the workspace to DEST, checkpointed first so the copy is complete."""
+    with c.open() as ws:
+        path = ws.snapshot(dest)
+    c.output.line(f"wrote {path}")
+
+
+@cli.command()
+@click.option("--data", "data_dir", default=None, help="Dataset to run on (default: the embedded lab data).")
+@pass_ctx
+def demo(c: Ctx, data_dir: str | None) -> None:
+    """Run every stage on the embedded default and print where the results are."""
+    from curator.pipeline import DemoConfig, run_demo
+
+    run_demo(c, DemoConfig(data=data_dir))
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="curator", standalone_mode=False)
+    except CuratorError as e:
+        from curator.redact import redact
+
+        click.echo(f"error: {redact(str(e))}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted; everything committed so far is kept in the workspace", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,1 @@
+"""Everything that runs the policy model (installed as `curator.trainers`)."""
