@@ -176,6 +176,75 @@ def demo(c: Ctx, data_dir: str | None) -> None:
     run_demo(c, DemoConfig(data=data_dir))
 
 
+@cli.group()
+def lab() -> None:
+    """The arithmetic lab: generated problems and a tiny model built on this machine."""
+
+
+@lab.command("generate")
+@click.option("--out", default=None, help="Folder for train.jsonl / eval.jsonl (default: data/lab).")
+@pass_ctx
+def lab_generate(c: Ctx, out: str | None) -> None:
+    """Write the lab's train and eval splits as jsonl (deterministic)."""
+    from curator.lab.config import LabConfig
+    from curator.lab.data import write_splits
+    from curator.pipeline import LAB_DATA
+
+    for name, path in write_splits(LabConfig(), out or LAB_DATA).items():
+        c.output.line(f"wrote {path} ({sum(1 for _ in open(path))} problems)")
+
+
+@lab.command("bootstrap")
+@click.option("--out", default=None, help="Checkpoint folder (default: data/lab/model).")
+@click.option("--force", is_flag=True, help="Rebuild even if a checkpoint with the same config exists.")
+@click.option("--threads", type=int, default=None, help="torch threads (default: the lab config's).")
+@pass_ctx
+def lab_bootstrap(c: Ctx, out: str | None, force: bool, threads: int | None) -> None:
+    """Build the tiny model: tokenizer, config, supervised warm start on traces."""
+    from dataclasses import replace
+
+    from curator.lab.bootstrap import bootstrap
+    from curator.lab.config import LabConfig
+    from curator.pipeline import LAB_MODEL
+
+    config = LabConfig() if threads is None else replace(LabConfig(), threads=threads)
+    with c.output.progress("warm start", config.sft_steps) as advance:
+        s = bootstrap(config, out or LAB_MODEL, force=force, on_step=lambda step, loss: advance())
+    if s.reused:
+        c.output.line(f"{s.path} is up to date (same lab config); --force rebuilds it")
+    else:
+        c.output.line(f"built {s.path}: {s.parameters:,} parameters, {s.size_bytes / 1e6:.1f} MB, "
+                      f"final loss {s.final_loss:.3f}, {s.seconds:.0f}s")
+
+
+@lab.command("inspect")
+@click.option("--model", default=None, help="Checkpoint folder (default: data/lab/model).")
+@click.option("--split", default="train", show_default=True, type=click.Choice(["train", "eval"]))
+@click.option("-n", "n", default=32, show_default=True, help="Samples per problem at temperature 1.0.")
+@click.option("--seed", default=0, show_default=True)
+@pass_ctx
+def lab_inspect(c: Ctx, model: str | None, split: str, n: int, seed: int) -> None:
+    """Difficulty report: per bucket greedy accuracy, pass rate, and 0/some/all-correct shares."""
+    from curator.lab.config import LabConfig
+    from curator.lab.data import splits
+    from curator.lab.inspect import inspect_model
+    from curator.pipeline import LAB_MODEL
+
+    problems = splits(LabConfig())[split]
+    r = inspect_model(str(model or LAB_MODEL), problems, n=n, seed=seed)
+    c.output.table(
+        f"difficulty of the {split} pool ({len(problems)} problems, {n} samples at T=1.0)",
+        ["bucket", "problems", "greedy acc", "pass rate", "0 correct", "some", f"all {n}"],
+        [(b.bucket, b.problems, f"{b.greedy:.2f}", f"{b.pass_rate:.2f}", f"{b.share_zero:.0%}",
+          f"{b.share_some:.0%}", f"{b.share_all:.0%}") for b in r.buckets],
+    )
+    c.output.line(
+        f"{split} pool: {r.share_nearly_all:.0%} solved in >= 7/8 of {n} samples, "
+        f"{r.share_reachable:.0%} hard but reachable (solved, in <= 10% of samples), "
+        f"{r.share_never:.0%} never solved"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="curator", standalone_mode=False)

@@ -15,6 +15,7 @@ from curator.errors import CuratorError
 
 REPO = Path(__file__).resolve().parents[1]
 LAB_DATA = REPO / "data" / "lab"
+LAB_MODEL = LAB_DATA / "model"
 
 
 @dataclass

@@ -221,7 +221,7 @@ def ingest(ws: Workspace, config: IngestConfig) -> IngestSummary:
     n_present = int(present.sum())
     with ws.transaction():
         prior = ws.sql("SELECT first_ingested_at FROM datasets WHERE dataset = ?", [name]).fetchone()
-        ws.sql("DELETE FROM quarantine WHERE dataset = ?", [name])
+        ws.execute("DELETE FROM quarantine WHERE dataset = ?", [name])
         ws.write("quarantine", quarantine)
         ws.write("examples", examples)
         kept = ws.sql("SELECT count(*) FROM examples WHERE dataset = ?", [name]).fetchone()[0]
@@ -255,7 +255,7 @@ def ingest(ws: Workspace, config: IngestConfig) -> IngestSummary:
         n_quarantined=len(quarantine),
         reasons=Counter(_category(rs[0]) for rs in reasons.values()),
     )
-    if summary.n_kept == 0:
+    if valid.empty:
         top = ", ".join(f"{k} ({v})" for k, v in summary.reasons.most_common(3))
         raise NothingUsable(
             f"no usable row in {config.source}: all {len(src.rows)} rows were quarantined "

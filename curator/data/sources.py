@@ -63,9 +63,9 @@ def read_source(
         for f in files:
             data = f.read_bytes()
             digest.update(data)
+            offset = len(rows)
             rows.extend(
-                RawRow(len(rows) + r.row_index, r.record, r.raw, r.error)
-                for r in _read_file_bytes(f, data)
+                RawRow(offset + r.row_index, r.record, r.raw, r.error) for r in _read_file_bytes(f, data)
             )
         return Source(str(path), split, digest.hexdigest()[:16], rows)
     if path.is_file():

@@ -193,10 +193,10 @@ def current_version(con: duckdb.DuckDBPyConnection) -> int:
     """The highest migration applied to this database (0 for a new file)."""
     exists = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     if not exists:
         return 0
-    return con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+    return con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchall()[0][0]
 
 
 def migrate(con: duckdb.DuckDBPyConnection, path: str = "workspace") -> list[Migration]:
@@ -204,7 +204,7 @@ def migrate(con: duckdb.DuckDBPyConnection, path: str = "workspace") -> list[Mig
     con.execute(
         "CREATE TABLE IF NOT EXISTS schema_version ("
         " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
-    )
+    ).fetchall()
     have = current_version(con)
     if have > LATEST:
         raise SchemaTooNew(
@@ -215,16 +215,16 @@ def migrate(con: duckdb.DuckDBPyConnection, path: str = "workspace") -> list[Mig
     for m in MIGRATIONS:
         if m.version <= have:
             continue
-        con.execute("BEGIN TRANSACTION")
+        con.execute("BEGIN TRANSACTION").fetchall()
         try:
-            con.execute(m.sql)
+            con.execute(m.sql).fetchall()
             con.execute(
                 "INSERT INTO schema_version VALUES (?, ?, ?)",
                 [m.version, m.name, datetime.now(timezone.utc).replace(tzinfo=None)],
-            )
-            con.execute("COMMIT")
+            ).fetchall()
+            con.execute("COMMIT").fetchall()
         except BaseException:
-            con.execute("ROLLBACK")
+            con.execute("ROLLBACK").fetchall()
             raise
         applied.append(m)
     return applied

@@ -50,6 +50,16 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+class Rows(list):
+    """Materialized query rows with the DB-API fetch methods."""
+
+    def fetchall(self) -> list[tuple]:
+        return list(self)
+
+    def fetchone(self) -> tuple | None:
+        return self[0] if self else None
+
+
 class Workspace:
     """An open workspace file. Use as a context manager, or call `close()`."""
 
@@ -108,8 +118,17 @@ class Workspace:
 
     # -- reading and writing --------------------------------------------------
 
-    def sql(self, query: str, params: list | None = None) -> duckdb.DuckDBPyConnection:
-        return self.con.execute(query, params or [])
+    def sql(self, query: str, params: list | None = None) -> "Rows":
+        """Run a query and materialize its rows (`.fetchall()`, `.fetchone()`).
+
+        The result is read to the end at once: DuckDB refuses other work on a
+        connection whose last result is still open.
+        """
+        return Rows(self.con.execute(query, params or []).fetchall())
+
+    def execute(self, statement: str, params: list | None = None) -> None:
+        """Run a statement (DELETE, UPDATE...) and finish its result, so the connection is free."""
+        self.con.execute(statement, params or []).fetchall()
 
     def table(self, query: str, params: list | None = None) -> pa.Table:
         """Run a query and return its result as an Arrow table."""
@@ -135,7 +154,7 @@ class Workspace:
         view = "_curator_incoming"
         self.con.register(view, rows)
         try:
-            self.con.execute(f"{verb} INTO {table} BY NAME SELECT * FROM {view}")
+            self.con.execute(f"{verb} INTO {table} BY NAME SELECT * FROM {view}").fetchall()
         finally:
             self.con.unregister(view)
         return n
@@ -143,13 +162,13 @@ class Workspace:
     @contextlib.contextmanager
     def transaction(self) -> Iterator["Workspace"]:
         """All writes inside commit together or not at all."""
-        self.con.execute("BEGIN TRANSACTION")
+        self.execute("BEGIN TRANSACTION")
         try:
             yield self
         except BaseException:
-            self.con.execute("ROLLBACK")
+            self.execute("ROLLBACK")
             raise
-        self.con.execute("COMMIT")
+        self.execute("COMMIT")
 
     def counts(self) -> dict[str, int]:
         """Row count of every table, for `curator info`."""
@@ -160,7 +179,7 @@ class Workspace:
                 "WHERE table_schema = 'main' ORDER BY table_name"
             ).fetchall()
         ]
-        return {t: self.con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in names}
+        return {t: self.sql(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in names}
 
     def schema_version(self) -> int:
         from curator.store.migrations import current_version
@@ -172,7 +191,7 @@ class Workspace:
     def checkpoint(self) -> None:
         """Flush the write-ahead log into the file, so that the file alone is complete."""
         if not self.read_only:
-            self.con.execute("CHECKPOINT")
+            self.execute("CHECKPOINT")
 
     def snapshot(self, dest: str | os.PathLike) -> Path:
         """Copy the workspace to `dest` after a checkpoint; return the copy's path."""
