@@ -43,7 +43,7 @@ def run_demo(c, config: DemoConfig) -> None:
     source = config.source()
     out.line(f"[1/2] ingest {source}")
     with c.open() as ws:
-        s = ingest(ws, IngestConfig(source=source))
+        s = ingest(ws, IngestConfig(source=source, name=None if config.data else "lab"))
         report_ingest(out, s)
         out.line("[2/2] verify reference solutions against gold answers")
         with out.progress("verifying", s.n_kept) as advance:

@@ -42,3 +42,27 @@ def test_console_script_is_installed():
     script = Path(sys.executable).parent / "curator"
     r = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "curator, version" in r.stdout
+
+
+def test_readme_cli_reference_is_current():
+    r = subprocess.run([sys.executable, str(REPO / "scripts" / "cli_reference.py"), "--check"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+
+
+def test_readme_file_tree_lists_every_module():
+    readme = (REPO / "README.md").read_text()
+    tree = readme[readme.index("## Files"):]
+    missing = []
+    for folder in ("curator", "trainers", "reports", "scripts", "benchmarks"):
+        for path in sorted((REPO / folder).rglob("*.py")):
+            rel = path.relative_to(REPO).as_posix()
+            if rel not in tree:
+                missing.append(rel)
+    assert not missing, f"README file tree lacks: {missing}"
+
+
+def test_readme_schema_lists_every_table(ws):
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## Workspace schema"):readme.index("## Files")]
+    assert [t for t in ws.counts() if f"`{t}`" not in section] == []

@@ -95,6 +95,21 @@ def test_basic_verdicts(verifier):
     assert outcomes[-1].detail == outcomes[-2].detail == "gold answer could not be parsed"
 
 
+def test_empty_batch(verifier):
+    assert verifier.verify_batch([], []) == [] and verifier.check_golds([]) == []
+
+
+def test_gold_parsing_in_process():
+    from curator.verify.scoring import GoldCache, read_gold
+
+    assert str(read_gold("2^{10}")[0][0]) == "2**10"
+    assert read_gold("\\boxed{2^{10}}")[0] and read_gold("  ") == ([], "empty gold answer")
+    cache = GoldCache(maxsize=2)
+    for gold in ["1", "2", "1", "3"]:  # "1" was used again, so "2" is the one evicted
+        cache.get(gold)
+    assert list(cache._items) == ["1", "3"]
+
+
 def test_lengths_must_match(verifier):
     with pytest.raises(ValueError, match="2 completions but 1 gold"):
         verifier.verify_batch(["1", "2"], ["1"])

@@ -1,0 +1,1 @@
+"""Datasets in: reading sources, mapping fields, validating rows, the ingest stage."""

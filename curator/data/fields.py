@@ -9,7 +9,7 @@ Schemas recognized (first match wins):
 - verl parquet: `prompt` (chat messages, the last one's content) + `reward_model.ground_truth`
 - MATH / MATH-500 / DeepScaleR: `problem` + `answer`, else the last `\\boxed{}` of `solution`
 - GSM8K: `question` + `answer`, the gold being the text after `####`
-- TRL: `prompt` (text or chat messages) + an answer-like column
+- TRL conversational: `prompt` as chat messages + an answer-like column
 - anything else with one prompt-like and one answer-like column
 """
 
@@ -114,7 +114,8 @@ def _auto(records: list[dict[str, Any]], keys: set[str]) -> tuple[str, str | Non
     solution = next((f for f in SOLUTION_FIELDS if f in keys and f != answer), None)
     if answer == "solution":
         solution = "solution"
-    schema = "trl" if prompt == "prompt" else "generic"
+    chat = prompt is not None and any(isinstance(r.get(prompt), list) for r in records)
+    schema = "trl" if chat else "generic"
     return schema, prompt, answer, solution
 
 

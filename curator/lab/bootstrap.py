@@ -73,6 +73,7 @@ def build_model(config: LabConfig, tokenizer):
 def bootstrap(config: LabConfig, path: str | os.PathLike, force: bool = False,
               on_step=lambda step, loss: None) -> BootstrapSummary:
     import torch
+    from transformers.utils import logging as hf_logging
 
     from curator.lab.tokenizer import build_tokenizer
     from curator.trainers.sft import SFTConfig, supervised_warm_start
@@ -83,6 +84,7 @@ def bootstrap(config: LabConfig, path: str | os.PathLike, force: bool = False,
         return BootstrapSummary(str(path), True, 0.0, info["parameters"], info["final_loss"],
                                 _size(path))
     torch.set_num_threads(config.threads)
+    hf_logging.disable_progress_bar()
     t0 = time.time()
     tokenizer = build_tokenizer()
     model = build_model(config, tokenizer)

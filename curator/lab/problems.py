@@ -179,12 +179,21 @@ def make_problem(bucket: Bucket, rng: random.Random) -> Problem:
     )
 
 
+def apportion(n: int, weights: list[float]) -> list[int]:
+    """Split n into integer quotas proportional to weights (largest remainder; sums to n)."""
+    total = sum(weights)
+    exact = [n * w / total for w in weights]
+    quotas = [int(x) for x in exact]
+    by_remainder = sorted(range(len(weights)), key=lambda i: (-(exact[i] - quotas[i]), i))
+    for i in by_remainder[: n - sum(quotas)]:
+        quotas[i] += 1
+    return quotas
+
+
 def generate(buckets: tuple[Bucket, ...], n: int, seed: int, exclude: set[str] = frozenset()) -> list[Problem]:
     """`n` distinct problems, buckets drawn in proportion to their weights; pure in (buckets, n, seed)."""
     rng = random.Random(seed)
-    total = sum(b.weight for b in buckets)
-    quotas = [round(n * b.weight / total) for b in buckets]
-    quotas[-1] = n - sum(quotas[:-1])
+    quotas = apportion(n, [b.weight for b in buckets])
     out: list[Problem] = []
     seen = set(exclude)
     for bucket, quota in zip(buckets, quotas):

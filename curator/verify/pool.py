@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 
-from curator.verify.outcome import Status
+from curator.verify.outcome import Status, preview
 from curator.verify.worker import READY, WORKER_NAME, Failure
 
 log = logging.getLogger("curator.verify")
@@ -59,6 +59,12 @@ def _exit_reason(code: int | None) -> str:
         except ValueError:
             return f"killed by signal {-code}"
     return f"exit code {code}"
+
+
+def _describe(job: Job) -> str:
+    """A log-sized view of a job: its kind and the start of its first argument."""
+    kind, args = job
+    return f"{kind} {preview(args[0]) if args and isinstance(args[0], str) else '?'}"
 
 
 class WorkerPool:
@@ -144,7 +150,7 @@ class WorkerPool:
                 for slot in self._slots:
                     if slot.ready and slot.index is None and todo:
                         self._dispatch(slot, todo, jobs, sends, timeout, results)
-                self._collect(timeout, results)
+                self._collect(jobs, timeout, results)
             finished = True
         finally:
             if not finished:  # interrupted (^C) or failed: in-flight replies would be stale next time
@@ -175,7 +181,7 @@ class WorkerPool:
             return
         slot.index, slot.seq, slot.deadline = index, self._seq, time.monotonic() + timeout
 
-    def _collect(self, timeout: float, results: list) -> None:
+    def _collect(self, jobs: Sequence[Job], timeout: float, results: list) -> None:
         """Wait until the nearest deadline for replies and greetings; time out workers past due."""
         busy = [s for s in self._slots if s.index is not None]
         starting = [s for s in self._slots if not s.ready]
@@ -191,10 +197,11 @@ class WorkerPool:
                 self._failed_start(slot, f"not ready after {STARTUP_LIMIT_S:g}s")
         for slot in busy:
             if slot.conn in ready:
-                self._receive(slot, results)
+                self._receive(slot, jobs, results)
             elif now >= slot.deadline:
                 index = slot.index
-                log.info("verify item %d passed its %gs limit; killing worker %s", index, timeout, slot.process.pid)
+                log.info("verify item %d passed its %gs limit; killing worker %s: %r", index, timeout,
+                         slot.process.pid, _describe(jobs[index]))
                 results[index] = Failure(Status.TIMEOUT, f"no verdict within {timeout:g}s; worker killed")
                 self._replace(slot)
 
@@ -223,14 +230,15 @@ class WorkerPool:
         log.warning("verify worker %s failed to start (%s); starting another", slot.process.pid, reason)
         self._replace(slot)
 
-    def _receive(self, slot: _Slot, results: list) -> None:
+    def _receive(self, slot: _Slot, jobs: Sequence[Job], results: list) -> None:
         index = slot.index
         try:
             seq, result = slot.conn.recv()
         except (EOFError, OSError):
             slot.process.join(timeout=1.0)
             reason = _exit_reason(slot.process.exitcode)
-            log.warning("verify worker %s died on item %d (%s); replacing it", slot.process.pid, index, reason)
+            log.warning("verify worker %s died on item %d (%s); replacing it: %r", slot.process.pid, index, reason,
+                        _describe(jobs[index]))
             results[index] = Failure(Status.ERROR, f"worker died ({reason})")
             self._replace(slot)
             return

@@ -91,9 +91,15 @@ class Verifier:
 
     def close(self) -> None:
         """Stop the workers. A verifier inherited through `fork` leaves its parent's workers alone."""
-        if os.getpid() == self._owner_pid:
-            with self._lock:
-                self._pool.close()
+        if os.getpid() != self._owner_pid:
+            return
+        # At exit a daemon thread may still be inside a batch: wait for it a little, then close anyway.
+        locked = self._lock.acquire(timeout=5.0)
+        try:
+            self._pool.close()
+        finally:
+            if locked:
+                self._lock.release()
 
     def __enter__(self) -> Verifier:
         return self

@@ -1,8 +1,9 @@
 """The loop a verification worker process runs, and the messages it exchanges.
 
-Worker to parent, once at start: `READY`. Parent to worker: `(seq, kind, args)` with kind "score" (args: completion,
-gold) or "gold" (args: gold,), or `None` to stop. Worker to parent:
-`(seq, result)`, where result is an `Outcome`, a `GoldCheck`, or a `Failure`.
+Worker to parent, once at start: `READY`. Then parent to worker:
+`(seq, kind, args)` with kind "score" (args: completion, gold) or "gold"
+(args: gold,), or `None` to stop; worker to parent: `(seq, result)`, where
+result is an `Outcome`, a `GoldCheck`, or a `Failure`.
 One message in flight per worker, so the parent always knows which item a
 worker is stuck on.
 
@@ -47,7 +48,6 @@ def serve(conn) -> None:
         if message is None:
             return
         seq, kind, args = message
-        del message  # drop our reference to a possibly huge completion early
         try:
             if kind == "score":
                 result = scoring.score_against(args[0], args[1], cache)
@@ -55,7 +55,7 @@ def serve(conn) -> None:
                 result = scoring.check_gold(args[0])
         except Exception as e:  # a bug outside math-verify's own guarded calls: an error status, not a dead worker
             result = Failure(Status.ERROR, f"{type(e).__name__} in the worker: {preview(str(e), 60)}")
-        del args
+        del message, args  # do not hold a 5 MB completion while waiting for the next item
         conn.send((seq, result))
 
 

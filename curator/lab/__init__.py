@@ -1,0 +1,1 @@
+"""The arithmetic lab: an embedded world of verifiable problems and a tiny model, built on this machine."""
