@@ -127,6 +127,109 @@ def report_references(out, s) -> None:
     )
 
 
+def _train_options(f):
+    opts = [
+        click.option("--model", default=None, help="Checkpoint folder or Hub id (default: the lab model)."),
+        click.option("--dataset", default=None, help="Only examples of this dataset (default: all)."),
+        click.option("--max-new-tokens", type=int, default=48, show_default=True),
+        click.option("--eval-n", type=int, default=32, show_default=True, help="Samples per example for pass@1."),
+        click.option("--eval-temperature", type=float, default=0.7, show_default=True),
+        click.option("--threads", type=int, default=1, show_default=True, help="torch threads per process."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def _model_or_lab(model):
+    from curator.pipeline import LAB_MODEL
+
+    return model or str(LAB_MODEL)
+
+
+@cli.command()
+@_train_options
+@click.option("--seeds", default="1,42,37", show_default=True, help="One GRPO run per seed.")
+@click.option("--name", default=None, help="Run name prefix (default: grpo-<config hash>).")
+@click.option("--steps", type=int, default=150, show_default=True)
+@click.option("--prompts-per-step", type=int, default=32, show_default=True, help="Groups per update (P).")
+@click.option("--group-size", "-G", type=int, default=8, show_default=True)
+@click.option("--lr", type=float, default=1e-4, show_default=True)
+@click.option("--clip-high", type=float, default=0.2, show_default=True, help="0.28 for clip-higher.")
+@click.option("--kl-coef", type=float, default=0.0, show_default=True, help="k3 KL to the initial policy.")
+@click.option("--minibatches", type=int, default=1, show_default=True, help="Optimizer steps per batch.")
+@click.option("--max-rounds", type=int, default=4, show_default=True,
+              help="Dynamic-sampling generation rounds per step before giving up on a full batch.")
+@click.option("--no-dynamic-sampling", is_flag=True, help="Keep zero-variance groups in the batch.")
+@click.option("--lora", is_flag=True, help="Train a LoRA adapter (r 16, alpha 32) instead of all weights.")
+@click.option("--keep-completions", default="correct", show_default=True,
+              help="Completions to store: none, correct, all, or k per example per step.")
+@click.option("--checkpoint-every", type=int, default=25, show_default=True)
+@click.option("--eval-every", type=int, default=0, show_default=True, help="Also evaluate every K steps.")
+@click.option("--parallel", type=int, default=2, show_default=True, help="Runs at once, one process each.")
+@pass_ctx
+def train(c: Ctx, model, dataset, max_new_tokens, eval_n, eval_temperature, threads, seeds, name, steps,
+          prompts_per_step, group_size, lr, clip_high, kl_coef, minibatches, max_rounds, no_dynamic_sampling,
+          lora, keep_completions, checkpoint_every, eval_every, parallel) -> None:
+    """GRPO on the workspace's examples, one run per seed, with pass@1 before and after.
+
+    Re-running the same command skips finished runs and resumes unfinished ones
+    from their last complete checkpoint.
+    """
+    from curator.train import EvalConfig, TrainConfig, train as run_train
+
+    try:
+        seed_list = tuple(int(s) for s in seeds.split(",") if s.strip())
+    except ValueError:
+        raise CuratorError(f"--seeds must be integers separated by commas, got {seeds!r}") from None
+    config = TrainConfig(
+        model=_model_or_lab(model), seeds=seed_list, dataset=dataset, name=name, steps=steps,
+        prompts_per_step=prompts_per_step, group_size=group_size, max_new_tokens=max_new_tokens, lr=lr,
+        clip_high=clip_high, kl_coef=kl_coef, minibatches=minibatches, max_rounds=max_rounds,
+        dynamic_sampling=not no_dynamic_sampling, lora=lora, keep_completions=keep_completions,
+        eval=EvalConfig(n=eval_n, temperature=eval_temperature, every=eval_every),
+        checkpoint_every=checkpoint_every, parallel=parallel, threads=threads,
+    )
+    with c.open() as ws:
+        summary = run_training(c, ws, config)
+    report_training(c.output, summary)
+
+
+def run_training(c: Ctx, ws, config):
+    from curator.train import train as run_train
+
+    with c.output.runs_progress(config.steps) as bar:
+        return run_train(ws, config, on_step=bar.step, on_progress=bar.progress)
+
+
+def report_training(out, summary) -> None:
+    out.table("GRPO runs", ["run", "seed", "status", "steps", "reward (first 10%)", "reward (last 10%)"],
+              [(r.run_id, r.seed, r.status, r.steps_done,
+                "" if r.mean_reward_first is None else f"{r.mean_reward_first:.3f}",
+                "" if r.mean_reward_last is None else f"{r.mean_reward_last:.3f}") for r in summary.runs])
+    out.line(f"trained {len(summary.runs)} runs; initial-model eval in run {summary.initial_run}")
+
+
+@cli.command()
+@_train_options
+@click.option("--keep-completions", default="none", show_default=True)
+@pass_ctx
+def probe(c: Ctx, model, dataset, max_new_tokens, eval_n, eval_temperature, threads, keep_completions) -> None:
+    """pass@1 of a model on the workspace's examples, without training (the cheap first look)."""
+    from curator.train import EvalConfig, ProbeConfig, probe as run_probe
+
+    config = ProbeConfig(model=_model_or_lab(model), dataset=dataset,
+                         eval=EvalConfig(n=eval_n, temperature=eval_temperature),
+                         max_new_tokens=max_new_tokens, keep_completions=keep_completions, threads=threads)
+    with c.open() as ws:
+        with c.output.runs_progress(0) as bar:
+            run_id = run_probe(ws, config, on_progress=bar.progress)
+        n, mean, zero, tau = ws.sql(
+            "SELECT count(*), avg(n_correct / n), count(*) FILTER (WHERE n_correct = 0), "
+            "count(*) FILTER (WHERE n_correct / n > 0.1) FROM evals WHERE run_id = ?", [run_id]).fetchone()
+    c.output.line(f"probe {run_id}: {n} examples, mean pass@1 {mean:.3f}, {tau} above 0.1, {zero} never correct")
+
+
 @cli.command()
 @pass_ctx
 def info(c: Ctx) -> None:

@@ -10,22 +10,10 @@ attention mask, so left padding does not shift them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
+from curator.trainers.rollout import Completion
 from curator.trainers.tensors import encode_prompts
-
-
-@dataclass(frozen=True)
-class Completion:
-    text: str
-    token_ids: tuple[int, ...]  # generated ids, EOS excluded
-    finish_reason: str  # "stop" (EOS) or "length"
-
-    @property
-    def length(self) -> int:
-        return len(self.token_ids)
 
 
 @torch.inference_mode()
@@ -82,7 +70,7 @@ def split_completions(tokenizer, generated: torch.Tensor) -> list[Completion]:
             ids, reason = row[: row.index(eos)], "stop"
         else:
             ids, reason = [t for t in row if t != pad], "length"
-        out.append(Completion(tokenizer.decode(ids), tuple(ids), reason))
+        out.append(Completion(tokenizer.decode(ids), tuple(ids), reason, len(ids)))
     return out
 
 

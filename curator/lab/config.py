@@ -16,13 +16,14 @@ from curator.lab.problems import Bucket
 
 def default_buckets() -> tuple[Bucket, ...]:
     return (
-        Bucket("add 1+1", "a+b", (1, 1), 0.5),
+        Bucket("add 1+1", "a+b", (1, 1)),
+        Bucket("add 2+1", "a+b", (2, 1)),
         Bucket("add 2+2", "a+b", (2, 2)),
         Bucket("add 3+3", "a+b", (3, 3)),
         Bucket("add 4+4", "a+b", (4, 4)),
         Bucket("sub 2-2", "a-b", (2, 2)),
         Bucket("sub 3-3", "a-b", (3, 3)),
-        Bucket("mul 1*1", "a*b", (1, 1), 0.5),
+        Bucket("mul 1*1", "a*b", (1, 1)),
         Bucket("mul 2*1", "a*b", (2, 1)),
         Bucket("mul 2*2", "a*b", (2, 2)),
         Bucket("mul 3*1", "a*b", (3, 1)),

@@ -182,8 +182,15 @@ CREATE TABLE export_drops (
 );
 """
 
+_RUN_PROGRESS = """
+ALTER TABLE runs ADD COLUMN last_step INTEGER DEFAULT 0;   -- steps whose records are all written
+ALTER TABLE runs ADD COLUMN initial_run VARCHAR;           -- the probe run holding the initial-model eval
+ALTER TABLE runs ADD COLUMN steps INTEGER;                 -- steps planned
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _INITIAL),
+    Migration(2, "run progress: last_step, initial_run, steps", _RUN_PROGRESS),
 )
 
 LATEST = MIGRATIONS[-1].version

@@ -156,7 +156,8 @@ class Workspace:
         try:
             self.con.execute(f"{verb} INTO {table} BY NAME SELECT * FROM {view}").fetchall()
         finally:
-            self.con.unregister(view)
+            with contextlib.suppress(duckdb.Error):  # never mask the insert's own error
+                self.con.unregister(view)
         return n
 
     @contextlib.contextmanager
