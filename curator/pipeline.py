@@ -21,6 +21,11 @@ LAB_MODEL = LAB_DATA / "model"
 @dataclass
 class DemoConfig:
     data: str | None = None  # a dataset file or folder; default: the lab's generated train split
+    model: str | None = None  # default: the shipped lab checkpoint
+    seeds: tuple[int, ...] = (1, 42, 37)  # the public code's three seeds
+    steps: int = 60
+    prompts_per_step: int = 16
+    lr: float = 2e-4
 
     def source(self) -> str:
         if self.data:
@@ -34,19 +39,25 @@ class DemoConfig:
 
 
 def run_demo(c, config: DemoConfig) -> None:
-    from curator.cli import report_ingest, report_references
+    from curator.cli import report_ingest, report_references, report_training, run_training
+    from curator.train import TrainConfig
     from curator.data.ingest import IngestConfig, ingest
     from curator.data.references import ReferenceConfig, check_references
 
     out = c.output
     t0 = time.time()
     source = config.source()
-    out.line(f"[1/2] ingest {source}")
+    out.line(f"[1/3] ingest {source}")
     with c.open() as ws:
         s = ingest(ws, IngestConfig(source=source, name=None if config.data else "lab"))
         report_ingest(out, s)
-        out.line("[2/2] verify reference solutions against gold answers")
+        out.line("[2/3] verify reference solutions against gold answers")
         with out.progress("verifying", s.n_kept) as advance:
             r = check_references(ws, ReferenceConfig(dataset=s.dataset), advance)
         report_references(out, r)
+        out.line(f"[3/3] GRPO, seeds {','.join(map(str, config.seeds))}: {config.steps} steps of "
+                 f"{config.prompts_per_step} prompts x 8, then pass@1 from 32 samples")
+        tc = TrainConfig(model=config.model or str(LAB_MODEL), seeds=config.seeds, dataset=s.dataset,
+                         steps=config.steps, prompts_per_step=config.prompts_per_step, lr=config.lr)
+        report_training(out, run_training(c, ws, tc))
     out.line(f"done in {time.time() - t0:.1f}s; workspace {c.workspace} (try `curator info`)")

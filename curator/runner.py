@@ -35,7 +35,7 @@ def _examples(job: dict):
     return [Example(e, p, a) for e, p, a in job["examples"]]
 
 
-def _load(model_path: str, threads: int):
+def _load(model_path: str, threads: int, device: str = "auto"):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -45,7 +45,9 @@ def _load(model_path: str, threads: int):
     tok = AutoTokenizer.from_pretrained(model_path)
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
-    model = AutoModelForCausalLM.from_pretrained(model_path).eval()
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = AutoModelForCausalLM.from_pretrained(model_path).to(device).eval()
     return model, tok
 
 
@@ -64,7 +66,7 @@ def _probe(job: dict, emit: Emit) -> None:
     from curator.trainers.rollout import HFBackend
     from curator.verify import Verifier
 
-    model, tok = _load(job["model"], job["threads"])
+    model, tok = _load(job["model"], job["threads"], job["device"])
     with Verifier(workers=job["verify_workers"]) as v:
         rows, kept = evaluate(HFBackend(model, tok), _examples(job), v.verify_batch, n=job["eval_n"],
                               temperature=job["eval_temperature"], seed=job["eval_seed"],
@@ -83,7 +85,7 @@ def _train(job: dict, emit: Emit) -> None:
 
     run_id = job["run_id"]
     parent = job.get("parent_pid")
-    model, tok = _load(job["model"], job["threads"])
+    model, tok = _load(job["model"], job["threads"], job["device"])
     config = GRPOConfig(**job["grpo"])
     ckpt_dir = Path(job["run_dir"]) / "checkpoints"
     examples = _examples(job)

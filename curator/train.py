@@ -67,6 +67,7 @@ class TrainConfig:
     parallel: int = 2  # processes
     threads: int = 1  # torch threads per process (1 was 3-5x faster than 2 on 2 busy cores)
     verify_workers: int = 1  # math-verify processes per job
+    device: str = "auto"  # cuda when available, else cpu; or name one ("cuda:1")
     runs_dir: str | None = None  # checkpoints and final models (default: <workspace>.runs/)
 
     def __post_init__(self) -> None:
@@ -95,7 +96,7 @@ class TrainConfig:
         if self.name:
             return self.name
         blob = {k: v for k, v in asdict(self).items() if k not in ("seeds", "parallel", "threads", "runs_dir",
-                                                                    "verify_workers", "name")}
+                                                                    "verify_workers", "name", "device")}
         return "grpo-" + hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
@@ -278,7 +279,7 @@ def _job_base(config: TrainConfig, examples, model: str) -> dict:
         "verify_workers": config.verify_workers, "eval_n": config.eval.n,
         "eval_temperature": config.eval.temperature, "eval_seed": config.eval.seed,
         "eval_every": config.eval.every, "max_new_tokens": config.max_new_tokens,
-        "keep_completions": config.keep_completions, "parent_pid": None,
+        "keep_completions": config.keep_completions, "parent_pid": None, "device": config.device,
     }
 
 
@@ -343,6 +344,7 @@ class ProbeConfig:
     keep_completions: str = "none"
     threads: int = 1
     verify_workers: int = 2
+    device: str = "auto"
 
 
 def probe(ws: Workspace, config: ProbeConfig, on_progress=lambda run_id, k: None) -> str:
@@ -357,7 +359,8 @@ def probe(ws: Workspace, config: ProbeConfig, on_progress=lambda run_id, k: None
     job = {"kind": "probe", "run_id": run_id, "model": model, "examples": examples, "threads": config.threads,
            "verify_workers": config.verify_workers, "eval_n": config.eval.n,
            "eval_temperature": config.eval.temperature, "eval_seed": config.eval.seed,
-           "max_new_tokens": config.max_new_tokens, "keep_completions": config.keep_completions}
+           "max_new_tokens": config.max_new_tokens, "keep_completions": config.keep_completions,
+           "device": config.device, "parent_pid": None}
     writer = _Writer(ws, on_progress=on_progress)
     _execute([job], writer, 1)
     r = writer.results[run_id]

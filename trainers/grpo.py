@@ -252,6 +252,7 @@ class GRPOTrainer:
             for p in self.ref_model.parameters():
                 p.requires_grad_(False)
         self.model = model
+        self.device = next(model.parameters()).device
         self.model.eval()  # no dropout: sampling and scoring see the same function
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=config.lr, betas=config.betas,
@@ -336,12 +337,12 @@ class GRPOTrainer:
             ids[i, : len(r)] = torch.tensor(r)
             mask[i, : len(r)] = 1
             target[i, s - 1 : len(r) - 1] = True  # predicting completion tokens
-        return ids, mask, target
+        return ids.to(self.device), mask.to(self.device), target.to(self.device)
 
     def _update(self, batch: list[_Group]) -> tuple[float, dict, float]:
         c = self.config
         G = c.group_size
-        rewards = torch.tensor([g.rewards for g in batch])  # (num_groups, G)
+        rewards = torch.tensor([g.rewards for g in batch], device=self.device)  # (num_groups, G)
         adv = group_advantages(rewards).reshape(-1)  # (B,)
         ids, mask, target = self._sequences(batch)  # (B, T), (B, T), (B, T-1)
         ref_logp = None
@@ -365,7 +366,7 @@ class GRPOTrainer:
         for chunk in group_chunks:
             if not chunk:
                 continue
-            rows = torch.tensor([gi * G + j for gi in chunk for j in range(G)])
+            rows = torch.tensor([gi * G + j for gi in chunk for j in range(G)], device=self.device)
             logp = token_logprobs(self.model, ids[rows], mask[rows], c.temperature)  # (b, T-1)
             old = logp.detach() if old_logp is None else old_logp[rows]
             tok_loss, clipped = clipped_token_loss(logp, old, adv[rows], c.clip_low, c.clip_high)
@@ -390,7 +391,7 @@ class GRPOTrainer:
         for gi, g in enumerate(batch):
             sl = slice(gi * G, (gi + 1) * G)
             tm, cl = target[sl], clipped_all[sl]
-            good = torch.tensor([r > 0 for r in g.rewards]).unsqueeze(1)
+            good = torch.tensor([r > 0 for r in g.rewards], device=self.device).unsqueeze(1)
             frac = lambda sel: float((cl & sel).sum() / (tm & sel).sum()) if bool((tm & sel).any()) else None
             flags[id(g)] = (frac(good & tm), frac(~good & tm), cl[tm].tolist())
         return sum(losses), flags, (sum(kls) / len(kls) if kls else 0.0)
