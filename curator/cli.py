@@ -231,6 +231,34 @@ def probe(c: Ctx, model, dataset, max_new_tokens, eval_n, eval_temperature, thre
 
 
 @cli.command()
+@click.option("--tau", type=float, default=0.1, show_default=True, help="Threshold on pass@1.")
+@click.option("--runs", default=None, help="Train runs to intersect, comma-separated (default: all finished).")
+@click.option("--k", "ks", default="1,4,8,32", show_default=True, help="pass@k values to score.")
+@pass_ctx
+def label(c: Ctx, tau: float, runs: str | None, ks: str) -> None:
+    """Learnability labels (easy, learnable, unlearnable, never_solved, unstable) and continuous scores."""
+    from curator.analysis.labels import LabelConfig, label as run_label
+
+    try:
+        k = tuple(int(x) for x in ks.split(",") if x.strip())
+    except ValueError:
+        raise CuratorError(f"--k must be integers separated by commas, got {ks!r}") from None
+    config = LabelConfig(tau=tau, runs=tuple(r.strip() for r in runs.split(",")) if runs else (), k=k)
+    with c.open() as ws:
+        s = run_label(ws, config)
+    report_labels(c.output, s)
+
+
+def report_labels(out, s) -> None:
+    total = sum(s.counts.values())
+    out.table(f"labels {s.label_set} (tau {s.tau}, {len(s.runs)} runs)", ["label", "examples", "share"],
+              [(k, v, f"{v / max(1, total):.0%}") for k, v in s.counts.items()])
+    out.line(f"labelled {total} examples as {s.label_set}: "
+             + ", ".join(f"{v} {k}" for k, v in s.counts.items())
+             + (f" ({s.n_unlabelled} without an eval in every run)" if s.n_unlabelled else ""))
+
+
+@cli.command()
 @pass_ctx
 def info(c: Ctx) -> None:
     """Schema version and row count of every workspace table."""

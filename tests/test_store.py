@@ -18,7 +18,7 @@ from curator.store.migrations import LATEST, MIGRATIONS, migrate
 
 DOCUMENTED = {
     "datasets", "examples", "quarantine", "runs", "history", "evals", "rollouts", "label_sets",
-    "labels", "gradients", "gradsim", "judgments", "exports", "export_drops", "schema_version",
+    "labels", "gradients", "gradsim", "judgments", "exports", "export_drops", "schema_version", "scores",
 }
 
 

@@ -188,9 +188,31 @@ ALTER TABLE runs ADD COLUMN initial_run VARCHAR;           -- the probe run hold
 ALTER TABLE runs ADD COLUMN steps INTEGER;                 -- steps planned
 """
 
+_SCORES = """
+CREATE TABLE scores (
+    label_set           VARCHAR NOT NULL,
+    example_id          VARCHAR NOT NULL,
+    initial_pass1       DOUBLE,    -- n_correct / n of the initial-model eval
+    final_pass1_mean    DOUBLE,    -- mean over runs of the last-step eval
+    final_pass1_by_run  JSON,      -- {run_id: pass@1}
+    initial_pass_at_k   JSON,      -- {k: unbiased pass@k} of the initial eval
+    final_pass_at_k     JSON,      -- {k: mean over runs of the last-step eval's pass@k}
+    train_draws         INTEGER,   -- times drawn in training, all runs
+    train_correct       INTEGER,   -- correct rollouts in training, all runs
+    limr                DOUBLE,    -- LIMR learning impact, mean over runs
+    hist_std            DOUBLE,    -- One-Shot RLVR: std of per-draw training accuracy, mean over runs
+    confidence          DOUBLE,    -- Dataset Cartography: mean per-draw training accuracy, all runs
+    variability         DOUBLE,    -- Dataset Cartography: std of per-draw training accuracy, all runs
+    learnability        DOUBLE,    -- p (1 - p) with p the initial pass@1
+    slope               DOUBLE,    -- least-squares slope of per-draw accuracy over steps, mean over runs
+    PRIMARY KEY (label_set, example_id)
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _INITIAL),
     Migration(2, "run progress: last_step, initial_run, steps", _RUN_PROGRESS),
+    Migration(3, "continuous learnability scores", _SCORES),
 )
 
 LATEST = MIGRATIONS[-1].version

@@ -1,0 +1,1 @@
+"""Analyses of the history: learnability labels, continuous scores, gradient similarity."""
