@@ -259,6 +259,49 @@ def report_labels(out, s) -> None:
 
 
 @cli.command()
+@click.option("--label-set", default=None, help="Label set whose groups to compare (default: the latest).")
+@click.option("--model", default=None, help="Model to take gradients of (default: the runs' initial model).")
+@click.option("--dim", type=int, default=8192, show_default=True, help="Rademacher projection size; 0 = exact.")
+@click.option("--max-rollouts", type=int, default=20, show_default=True, help="Correct rollouts per example.")
+@click.option("--shard", default=None, help="i/n: compute only shard i of n (with --shard-dir).")
+@click.option("--shard-dir", default=None, help="Where shards write their parquet files.")
+@click.option("--merge", "merge_dir", default=None, help="Load shard files from this folder, then compare.")
+@click.option("--threads", type=int, default=1, show_default=True)
+@pass_ctx
+def gradsim(c: Ctx, label_set, model, dim, max_rollouts, shard, shard_dir, merge_dir, threads) -> None:
+    """Per-example LoRA-gradient vectors and their cosine similarity within and between label groups."""
+    from curator.analysis.gradsim import GradSimConfig, gradsim as run_gradsim
+
+    shard_t = None
+    if shard:
+        try:
+            i, n = (int(x) for x in shard.split("/"))
+        except ValueError:
+            raise CuratorError(f"--shard must look like 0/4, got {shard!r}") from None
+        shard_t = (i, n)
+    config = GradSimConfig(label_set=label_set, model=model, dim=dim, max_rollouts=max_rollouts, shard=shard_t,
+                           shard_dir=shard_dir, merge_dir=merge_dir, threads=threads)
+    with c.open(read_only=bool(shard_t)) as ws:
+        with c.output.progress("gradients", None) as advance:
+            s = run_gradsim(ws, config, advance)
+    report_gradsim(c.output, s)
+
+
+def report_gradsim(out, s) -> None:
+    if s.shard_file:
+        out.line(f"shard: {s.computed} example gradients written to {s.shard_file}")
+        return
+    groups = list(s.group_matrix)
+    out.table(f"mean cosine similarity between groups ({s.config_id}, labels {s.label_set})",
+              ["group", *groups], [(a, *(f"{s.group_matrix[a][b]:+.4f}" for b in groups)) for a in groups])
+    au = s.auroc_unlearnable_vs_learnable
+    out.line(f"gradsim {s.config_id}: {s.computed} computed, {s.skipped} already stored, {s.without_rollouts} "
+             "without a correct rollout; mean similarity per group: "
+             + ", ".join(f"{g} {v:+.4f}" for g, v in s.group_mean.items())
+             + (f"; AUROC of low similarity for unlearnable vs learnable {au:.3f}" if au is not None else ""))
+
+
+@cli.command()
 @pass_ctx
 def info(c: Ctx) -> None:
     """Schema version and row count of every workspace table."""

@@ -26,6 +26,7 @@ class DemoConfig:
     steps: int = 60
     prompts_per_step: int = 16
     lr: float = 2e-4
+    tau: float = 0.1
 
     def source(self) -> str:
         if self.data:
@@ -39,7 +40,11 @@ class DemoConfig:
 
 
 def run_demo(c, config: DemoConfig) -> None:
-    from curator.cli import report_ingest, report_references, report_training, run_training
+    from curator.analysis.gradsim import GradSimConfig, gradsim
+    from curator.analysis.labels import LabelConfig, label
+    from curator.cli import (
+        report_gradsim, report_ingest, report_labels, report_references, report_training, run_training,
+    )
     from curator.train import TrainConfig
     from curator.data.ingest import IngestConfig, ingest
     from curator.data.references import ReferenceConfig, check_references
@@ -47,17 +52,22 @@ def run_demo(c, config: DemoConfig) -> None:
     out = c.output
     t0 = time.time()
     source = config.source()
-    out.line(f"[1/3] ingest {source}")
+    out.line(f"[1/5] ingest {source}")
     with c.open() as ws:
         s = ingest(ws, IngestConfig(source=source, name=None if config.data else "lab"))
         report_ingest(out, s)
-        out.line("[2/3] verify reference solutions against gold answers")
+        out.line("[2/5] verify reference solutions against gold answers")
         with out.progress("verifying", s.n_kept) as advance:
             r = check_references(ws, ReferenceConfig(dataset=s.dataset), advance)
         report_references(out, r)
-        out.line(f"[3/3] GRPO, seeds {','.join(map(str, config.seeds))}: {config.steps} steps of "
+        out.line(f"[3/5] GRPO, seeds {','.join(map(str, config.seeds))}: {config.steps} steps of "
                  f"{config.prompts_per_step} prompts x 8, then pass@1 from 32 samples")
         tc = TrainConfig(model=config.model or str(LAB_MODEL), seeds=config.seeds, dataset=s.dataset,
                          steps=config.steps, prompts_per_step=config.prompts_per_step, lr=config.lr)
         report_training(out, run_training(c, ws, tc))
+        out.line(f"[4/5] learnability labels (tau {config.tau}) and continuous scores")
+        report_labels(out, label(ws, LabelConfig(tau=config.tau)))
+        out.line("[5/5] gradient similarity (random LoRA r16, projected to 8192 dims)")
+        with out.progress("gradients", None) as advance:
+            report_gradsim(out, gradsim(ws, GradSimConfig(), advance))
     out.line(f"done in {time.time() - t0:.1f}s; workspace {c.workspace} (try `curator info`)")

@@ -209,10 +209,31 @@ CREATE TABLE scores (
 );
 """
 
+_GRADSIM = """
+CREATE TABLE gradient_configs (
+    config_id    VARCHAR PRIMARY KEY,
+    config       JSON NOT NULL,          -- model, adapter, rollout source, projection
+    created_at   TIMESTAMP NOT NULL
+);
+ALTER TABLE gradsim ADD COLUMN label_set VARCHAR;      -- the labels its groups come from
+ALTER TABLE gradsim ADD COLUMN label VARCHAR;          -- the example's label in that set
+ALTER TABLE gradsim ADD COLUMN sim_by_group JSON;      -- {label: mean cosine similarity to that group}
+CREATE TABLE gradsim_groups (
+    config_id    VARCHAR NOT NULL,
+    label_set    VARCHAR NOT NULL,
+    group_a      VARCHAR NOT NULL,
+    group_b      VARCHAR NOT NULL,
+    mean_sim     DOUBLE,                 -- mean cosine similarity over pairs (a in A, b in B, a != b)
+    n_pairs      BIGINT NOT NULL,
+    PRIMARY KEY (config_id, label_set, group_a, group_b)
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _INITIAL),
     Migration(2, "run progress: last_step, initial_run, steps", _RUN_PROGRESS),
     Migration(3, "continuous learnability scores", _SCORES),
+    Migration(4, "gradient similarity by group", _GRADSIM),
 )
 
 LATEST = MIGRATIONS[-1].version
