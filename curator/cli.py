@@ -301,6 +301,47 @@ def report_gradsim(out, s) -> None:
              + (f"; AUROC of low similarity for unlearnable vs learnable {au:.3f}" if au is not None else ""))
 
 
+@cli.command("judge")
+@click.option("--judge", "judge_name", type=click.Choice(["step_checker", "openai"]), default="step_checker",
+              show_default=True, help="step_checker: the lab's offline checker; openai: any chat endpoint.")
+@click.option("--base-url", default=None, help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1.")
+@click.option("--model", default=None, help="Judge model name at that endpoint.")
+@click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True,
+              help="Name of the environment variable holding the API key (the key itself is never printed).")
+@click.option("--k", default=4, show_default=True, help="Correct rollouts judged per example.")
+@click.option("--per-group", default=0, show_default=True, help="Judge only N examples per label group (0: all).")
+@click.option("--label-set", default=None, help="Label set for --per-group and the summary (default: latest).")
+@click.option("--timeout", default=30.0, show_default=True, help="Seconds per request.")
+@click.option("--max-retries", default=3, show_default=True, help="Retries on 429, 5xx and timeouts.")
+@click.option("--concurrency", default=4, show_default=True, help="Requests in flight.")
+@pass_ctx
+def judge_cmd(c: Ctx, judge_name, base_url, model, api_key_env, k, per_group, label_set, timeout, max_retries,
+              concurrency) -> None:
+    """Score the reasoning (0-5) of stored correct rollouts; per-example mean and spread go beside the labels."""
+    from curator.judge.stage import JudgeConfig, judge as run_judge
+
+    config = JudgeConfig(judge=judge_name, base_url=base_url, model=model, api_key_env=api_key_env, k=k,
+                         per_group=per_group, label_set=label_set, timeout=timeout, max_retries=max_retries,
+                         concurrency=concurrency)
+    with c.open() as ws:
+        with c.output.progress("judging", None) as advance:
+            s = run_judge(ws, config, advance)
+    report_judge(c.output, s)
+
+
+def report_judge(out, s) -> None:
+    if s.by_group:
+        out.table(f"reasoning quality by label ({s.judge}, rubric {s.rubric_version})",
+                  ["label", "judged rollouts", "mean score", "std"],
+                  [(g, n, f"{m:.2f}", f"{sd:.2f}") for g, (n, m, sd) in s.by_group.items()])
+    out.line(f"judged {s.items} rollouts with {s.judge}"
+             + (f" ({s.model})" if s.model else "") + ": "
+             + ", ".join(f"{v} {k}" for k, v in s.statuses.items() if v)
+             + f"; cost: {s.requests} requests, {s.cache_hits} cache hits"
+             + (f", {s.prompt_tokens} prompt + {s.completion_tokens} completion tokens"
+                if s.prompt_tokens or s.completion_tokens else ""))
+
+
 @cli.command()
 @pass_ctx
 def info(c: Ctx) -> None:

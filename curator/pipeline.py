@@ -43,8 +43,10 @@ def run_demo(c, config: DemoConfig) -> None:
     from curator.analysis.gradsim import GradSimConfig, gradsim
     from curator.analysis.labels import LabelConfig, label
     from curator.cli import (
-        report_gradsim, report_ingest, report_labels, report_references, report_training, run_training,
+        report_gradsim, report_ingest, report_judge, report_labels, report_references, report_training,
+        run_training,
     )
+    from curator.judge.stage import JudgeConfig, judge
     from curator.train import TrainConfig
     from curator.data.ingest import IngestConfig, ingest
     from curator.data.references import ReferenceConfig, check_references
@@ -52,22 +54,25 @@ def run_demo(c, config: DemoConfig) -> None:
     out = c.output
     t0 = time.time()
     source = config.source()
-    out.line(f"[1/5] ingest {source}")
+    out.line(f"[1/6] ingest {source}")
     with c.open() as ws:
         s = ingest(ws, IngestConfig(source=source, name=None if config.data else "lab"))
         report_ingest(out, s)
-        out.line("[2/5] verify reference solutions against gold answers")
+        out.line("[2/6] verify reference solutions against gold answers")
         with out.progress("verifying", s.n_kept) as advance:
             r = check_references(ws, ReferenceConfig(dataset=s.dataset), advance)
         report_references(out, r)
-        out.line(f"[3/5] GRPO, seeds {','.join(map(str, config.seeds))}: {config.steps} steps of "
+        out.line(f"[3/6] GRPO, seeds {','.join(map(str, config.seeds))}: {config.steps} steps of "
                  f"{config.prompts_per_step} prompts x 8, then pass@1 from 32 samples")
         tc = TrainConfig(model=config.model or str(LAB_MODEL), seeds=config.seeds, dataset=s.dataset,
                          steps=config.steps, prompts_per_step=config.prompts_per_step, lr=config.lr)
         report_training(out, run_training(c, ws, tc))
-        out.line(f"[4/5] learnability labels (tau {config.tau}) and continuous scores")
+        out.line(f"[4/6] learnability labels (tau {config.tau}) and continuous scores")
         report_labels(out, label(ws, LabelConfig(tau=config.tau)))
-        out.line("[5/5] gradient similarity (random LoRA r16, projected to 8192 dims)")
+        out.line("[5/6] gradient similarity (random LoRA r16, projected to 8192 dims)")
         with out.progress("gradients", None) as advance:
             report_gradsim(out, gradsim(ws, GradSimConfig(), advance))
+        out.line("[6/6] reasoning quality of correct rollouts (the lab's step checker as judge)")
+        with out.progress("judging", None) as advance:
+            report_judge(out, judge(ws, JudgeConfig(), advance))
     out.line(f"done in {time.time() - t0:.1f}s; workspace {c.workspace} (try `curator info`)")

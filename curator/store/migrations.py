@@ -229,11 +229,36 @@ CREATE TABLE gradsim_groups (
 );
 """
 
+_JUDGE = """
+CREATE TABLE judge_cache (
+    cache_key       VARCHAR PRIMARY KEY,   -- sha256 of judge, model, rubric version and the judged text
+    judge           VARCHAR NOT NULL,
+    model           VARCHAR,
+    rubric_version  VARCHAR NOT NULL,
+    status          VARCHAR NOT NULL,      -- ok | refused (judge errors are never cached)
+    score           DOUBLE,
+    rationale       VARCHAR,
+    created_at      TIMESTAMP NOT NULL
+);
+CREATE TABLE reasoning (
+    example_id      VARCHAR NOT NULL,
+    judge           VARCHAR NOT NULL,
+    model           VARCHAR NOT NULL,      -- '' for judges without a model
+    rubric_version  VARCHAR NOT NULL,
+    n_judged        INTEGER NOT NULL,      -- rollouts with an ok judgment
+    n_failed        INTEGER NOT NULL,      -- judge_error or refused
+    mean_score      DOUBLE,
+    std_score       DOUBLE,
+    PRIMARY KEY (example_id, judge, model, rubric_version)
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _INITIAL),
     Migration(2, "run progress: last_step, initial_run, steps", _RUN_PROGRESS),
     Migration(3, "continuous learnability scores", _SCORES),
     Migration(4, "gradient similarity by group", _GRADSIM),
+    Migration(5, "judge cache and per-example reasoning quality", _JUDGE),
 )
 
 LATEST = MIGRATIONS[-1].version

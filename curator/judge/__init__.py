@@ -1,0 +1,1 @@
+"""Judge-based reasoning quality: judges behind one interface, and the judge stage."""
