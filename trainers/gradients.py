@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import torch
 
+from curator.trainers.tensors import encode_pairs
+
 TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
@@ -64,17 +66,7 @@ def dimension(model) -> int:
 
 def _rows(tokenizer, prompts: list[str], completions: list[str], device) -> tuple[torch.Tensor, ...]:
     """Right-padded prompt+completion+eos ids (R, T), mask, completion-target mask (R, T-1)."""
-    p_ids = tokenizer(prompts)["input_ids"]
-    c_ids = tokenizer(completions, add_special_tokens=False)["input_ids"]
-    seqs = [p + c + [tokenizer.eos_token_id] for p, c in zip(p_ids, c_ids)]
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), tokenizer.pad_token_id, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    target = torch.zeros((len(seqs), width - 1), dtype=torch.bool)
-    for i, (s, p) in enumerate(zip(seqs, p_ids)):
-        ids[i, : len(s)] = torch.tensor(s)
-        mask[i, : len(s)] = 1
-        target[i, len(p) - 1 : len(s) - 1] = True
+    ids, mask, target = encode_pairs(tokenizer, list(zip(prompts, completions)))
     return ids.to(device), mask.to(device), target.to(device)
 
 

@@ -43,6 +43,7 @@ from typing import Callable, Sequence
 import torch
 
 from curator.trainers.rollout import Completion, HFBackend
+from curator.trainers.tensors import pack
 
 
 class NoSignalError(RuntimeError):
@@ -323,20 +324,12 @@ class GRPOTrainer:
         """Right-padded prompt+completion(+EOS) ids (B, T), attention mask, and completion-token mask (B, T-1)."""
         tok = self.tokenizer
         prompt_ids = tok([g.example.prompt for g in batch])["input_ids"]
-        rows, starts = [], []
+        prompts, completions = [], []
         for g, p in zip(batch, prompt_ids):
             for comp in g.completions:
-                ids = list(comp.token_ids) + ([tok.eos_token_id] if comp.finish_reason == "stop" else [])
-                rows.append(p + ids)
-                starts.append(len(p))
-        width = max(len(r) for r in rows)
-        ids = torch.full((len(rows), width), tok.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        target = torch.zeros((len(rows), width - 1), dtype=torch.bool)
-        for i, (r, s) in enumerate(zip(rows, starts)):
-            ids[i, : len(r)] = torch.tensor(r)
-            mask[i, : len(r)] = 1
-            target[i, s - 1 : len(r) - 1] = True  # predicting completion tokens
+                prompts.append(p)
+                completions.append(list(comp.token_ids) + ([tok.eos_token_id] if comp.finish_reason == "stop" else []))
+        ids, mask, target = pack(prompts, completions, tok.pad_token_id)
         return ids.to(self.device), mask.to(self.device), target.to(self.device)
 
     def _update(self, batch: list[_Group]) -> tuple[float, dict, float]:

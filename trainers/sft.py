@@ -49,11 +49,12 @@ def supervised_warm_start(
     losses = []
     for step in range(config.steps):
         pairs = batch_fn(step)
-        ids, mask, labels = encode_pairs(tokenizer, pairs)  # (B, T) each
+        ids, mask, target = encode_pairs(tokenizer, pairs)  # (B, T), (B, T), (B, T-1)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         logits = model(input_ids=ids, attention_mask=mask, position_ids=positions).logits
+        labels = ids[:, 1:].masked_fill(~target, -100)  # loss on completion tokens only
         loss = torch.nn.functional.cross_entropy(
-            logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100
+            logits[:, :-1].reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100
         )
         opt.zero_grad(set_to_none=True)
         loss.backward()
