@@ -342,6 +342,52 @@ def report_judge(out, s) -> None:
                 if s.prompt_tokens or s.completion_tokens else ""))
 
 
+@cli.command("export")
+@click.option("--out", required=True, help="Folder to write (replaced if it exists).")
+@click.option("--name", default="curated", show_default=True, help="Dataset name in the card.")
+@click.option("--split", "split_name", default="train", show_default=True)
+@click.option("--drop", default=None, help="Labels to drop, e.g. unlearnable,never_solved.")
+@click.option("--keep", default=None, help="Labels to keep, e.g. learnable,easy (others are dropped).")
+@click.option("--pass-band", default=None, help="lo:hi, keep examples whose initial pass@1 is in [lo, hi].")
+@click.option("--where", default=None, help="SQL predicate over label and score columns, e.g. 'limr > 0.5'.")
+@click.option("--order", default="original", show_default=True,
+              type=click.Choice(["original", "pass", "learnability", "limr", "gradsim", "staged", "mirrored-j"]))
+@click.option("--format", "formats", default="hf,parquet,jsonl,verl,trl", show_default=True)
+@click.option("--bare", is_flag=True, help="Leave label and score columns out.")
+@click.option("--label-set", default=None)
+@click.option("--license", "license_", default=None, help="License for the card's metadata.")
+@click.option("--push-to-hub", default=None, help="ORG/NAME: upload to the Hub (token from HF_TOKEN or login).")
+@click.option("--private", is_flag=True, help="Create the Hub repository private.")
+@click.option("--dry-run", is_flag=True, help="Write the files that would be uploaded under OUT/hub; send nothing.")
+@pass_ctx
+def export_cmd(c: Ctx, out, name, split_name, drop, keep, pass_band, where, order, formats, bare, label_set,
+               license_, push_to_hub, private, dry_run) -> None:
+    """Write a filtered, curriculum-ordered dataset (every drop recorded with its reason) and its card."""
+    from curator.export.stage import ExportConfig, export as run_export
+
+    band = None
+    if pass_band:
+        try:
+            lo, hi = (float(x) for x in pass_band.split(":"))
+        except ValueError:
+            raise CuratorError(f"--pass-band must look like 0.1:0.9, got {pass_band!r}") from None
+        band = (lo, hi)
+    split = lambda v: [x.strip() for x in v.split(",") if x.strip()] if v else []
+    config = ExportConfig(out=out, name=name, split=split_name, drop=split(drop), keep=split(keep), pass_band=band,
+                          where=where, order=order, formats=split(formats), bare=bare, label_set=label_set,
+                          license=license_, push_to_hub=push_to_hub, private=private, dry_run=dry_run)
+    with c.open() as ws:
+        s = run_export(ws, config)
+    report_export(c.output, s)
+
+
+def report_export(out, s) -> None:
+    out.table(f"export {s.export_id}", ["rows", "count"],
+              [("input", s.n_in), ("kept", s.n_kept), *((f"dropped: {r}", n) for r, n in s.drops.most_common())])
+    out.line(f"exported {s.n_kept} of {s.n_in} examples to {s.pushed or s.out} ({len(s.drops)} drop reasons, "
+             f"{sum(s.drops.values())} rows dropped)")
+
+
 @cli.command()
 @pass_ctx
 def info(c: Ctx) -> None:

@@ -1,0 +1,1 @@
+"""Export: filtered, curriculum-ordered datasets in the formats trainers read, with a dataset card."""
