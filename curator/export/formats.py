@@ -27,6 +27,7 @@ def write(rows: pd.DataFrame, out: Path, fmt: str, split: str) -> Path:
     if fmt == "hf":
         import datasets
 
+        datasets.disable_progress_bars()  # curator draws its own progress
         path = out / "hf"
         datasets.DatasetDict({split: datasets.Dataset.from_pandas(rows, preserve_index=False)}).save_to_disk(str(path))
         return path
