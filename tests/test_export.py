@@ -133,3 +133,65 @@ def test_dry_run_writes_the_hub_folder_and_sends_nothing(tmp_path):
         p.read_bytes().decode("utf-8", "replace") for p in (tmp_path / "x").rglob("*") if p.is_file()
         and p.suffix in (".md", ".jsonl", ".json"))
     assert "hf_SECRET" not in everything
+
+
+class _FakeHub:
+    """An HfApi stand-in that records every call and keeps the uploaded files."""
+
+    def __init__(self, existing_private=None):
+        self.calls, self.existing_private, self.files = [], existing_private, {}
+
+    def repo_info(self, repo_id, repo_type):
+        from huggingface_hub.errors import RepositoryNotFoundError
+
+        self.calls.append(("repo_info", repo_id, repo_type))
+        if self.existing_private is None:
+            import importlib
+
+            from huggingface_hub import errors
+
+            http = importlib.import_module(errors.Response.__module__.split(".")[0])  # the hub client's HTTP library
+            request = http.Request("GET", "https://hub.test/api/datasets/org/name")
+            raise RepositoryNotFoundError("not found", response=errors.Response(404, request=request))
+        return type("Info", (), {"private": self.existing_private})()
+
+    def create_repo(self, repo_id, repo_type, private):
+        self.calls.append(("create_repo", repo_id, repo_type, private))
+
+    def upload_folder(self, repo_id, repo_type, folder_path, commit_message):
+        from pathlib import Path
+
+        self.calls.append(("upload_folder", repo_id, repo_type))
+        root = Path(folder_path)
+        self.files = {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+        return type("Commit", (), {"commit_url": f"https://hub.test/datasets/{repo_id}/commit/1"})()
+
+
+def test_push_creates_a_private_repo_and_uploads_shards_and_card(labelled, tmp_path, monkeypatch):
+    from curator.export import hub
+
+    fake = _FakeHub()
+    real = hub.push
+    monkeypatch.setattr(hub, "push", lambda folder, repo, private: real(folder, repo, private, api=fake))
+    s = export(labelled, ExportConfig(out=str(tmp_path / "x"), push_to_hub="org/name", private=True,
+                                      formats=["jsonl"], order="pass"))
+    assert [c[0] for c in fake.calls] == ["repo_info", "create_repo", "upload_folder"]
+    assert fake.calls[1] == ("create_repo", "org/name", "dataset", True)
+    assert sorted(fake.files) == ["README.md", "data/train-00000-of-00001.parquet"]
+    shard = tmp_path / "uploaded.parquet"
+    shard.write_bytes(fake.files["data/train-00000-of-00001.parquet"])
+    back = datasets.load_dataset("parquet", data_files=str(shard), split="train")
+    assert back["example_id"] == pd.read_json(tmp_path / "x" / "jsonl" / "train.jsonl", lines=True).example_id.tolist()
+    assert s.pushed.startswith("https://hub.test/")
+
+
+def test_private_push_to_an_existing_public_repo_is_refused(labelled, tmp_path, monkeypatch):
+    from curator.errors import CuratorError
+    from curator.export import hub
+
+    fake = _FakeHub(existing_private=False)
+    real = hub.push
+    monkeypatch.setattr(hub, "push", lambda folder, repo, private: real(folder, repo, private, api=fake))
+    with pytest.raises(CuratorError, match="public"):
+        export(labelled, ExportConfig(out=str(tmp_path / "x"), push_to_hub="org/name", private=True, formats=["jsonl"]))
+    assert [c[0] for c in fake.calls] == ["repo_info"]

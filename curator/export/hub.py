@@ -8,13 +8,14 @@ from curator.errors import CuratorError
 from curator.redact import redact
 
 
-def push(folder: Path, repo_id: str, private: bool) -> str:
+def push(folder: Path, repo_id: str, private: bool, api=None) -> str:
+    """Upload `folder` to the dataset repo `repo_id`; `api` (an `HfApi`-like object) is injectable for tests."""
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
     from huggingface_hub.utils import get_token
 
     token = get_token()  # HF_TOKEN, or the cached login; never a command-line flag
-    api = HfApi(token=token)
+    api = api or HfApi(token=token)
     try:
         try:
             info = api.repo_info(repo_id, repo_type="dataset")
