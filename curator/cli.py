@@ -388,6 +388,35 @@ def report_export(out, s) -> None:
              f"{sum(s.drops.values())} rows dropped)")
 
 
+@cli.command("augment")
+@click.option("--method", type=click.Choice(["lab-variants", "llm-similar", "llm-decompose"]),
+              default="lab-variants", show_default=True)
+@click.option("--labels", default="learnable,unlearnable", show_default=True, help="Augment examples with these labels.")
+@click.option("--per-example", default=2, show_default=True)
+@click.option("--name", default="augmented", show_default=True, help="Dataset name of the new rows.")
+@click.option("--out", default="curator-augment", show_default=True, help="Folder for the generated jsonl.")
+@click.option("--base-url", default=None, help="OpenAI-compatible endpoint for the llm methods.")
+@click.option("--model", default=None, help="Generator model.")
+@click.option("--solver-model", default=None, help="Independent solver model (default: the generator).")
+@click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True)
+@click.option("--seed", default=0, show_default=True)
+@pass_ctx
+def augment_cmd(c: Ctx, method, labels, per_example, name, out, base_url, model, solver_model, api_key_env,
+                seed) -> None:
+    """New problems from chosen examples (answer-checked), with parent_id / method / generator, ingested."""
+    from curator.export.augment import AugmentConfig, augment as run_augment
+
+    config = AugmentConfig(method=method, labels=[x.strip() for x in labels.split(",") if x.strip()],
+                           per_example=per_example, name=name, out=out, seed=seed, base_url=base_url, model=model,
+                           solver_model=solver_model, api_key_env=api_key_env)
+    with c.open() as ws:
+        s = run_augment(ws, config)
+    if s.ingest is not None:
+        report_ingest(c.output, s.ingest)
+    c.output.line(f"augmented {s.parents} examples: {s.proposed} proposed, {s.kept} kept"
+                  + "".join(f", {v} rejected ({k})" for k, v in s.rejected.items() if v))
+
+
 @cli.command()
 @pass_ctx
 def info(c: Ctx) -> None:
