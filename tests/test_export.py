@@ -129,10 +129,10 @@ def test_dry_run_writes_the_hub_folder_and_sends_nothing(tmp_path):
     assert files == ["README.md", "data/train-00000-of-00001.parquet"]
     back = datasets.load_dataset("parquet", data_dir=str(tmp_path / "x" / "hub" / "data"), split="train")
     assert len(back) == 40
-    everything = r.stdout + r.stderr + "".join(
-        p.read_bytes().decode("utf-8", "replace") for p in (tmp_path / "x").rglob("*") if p.is_file()
-        and p.suffix in (".md", ".jsonl", ".json"))
-    assert "hf_SECRET" not in everything
+    written = [p for p in (tmp_path / "x").rglob("*") if p.is_file()] + [ws]  # every file, and the workspace
+    assert ws.exists() and not (tmp_path / "w.duckdb.wal").exists()  # checkpointed: the file holds everything
+    blobs = [r.stdout.encode(), r.stderr.encode()] + [p.read_bytes() for p in written]
+    assert not any(b"hf_SECRET" in b for b in blobs)
 
 
 class _FakeHub:
