@@ -4,13 +4,19 @@
 
 Both sample 32 lab prompts x 8 samples at temperature 1.0 with at most 48 new
 tokens and stop at EOS; tokens/s counts generated tokens up to and including
-EOS. Each side runs `repeats` times after one warm-up; the best run is kept.
-One torch thread (the setting the trainer uses on 2 cores).
+EOS. Each side runs once to warm up, then the two sides alternate `repeats`
+times (so that a change in the load of a shared machine hits both); the best
+and the median run of each side are printed, the ratio from the best runs and
+from the medians. One torch thread (the setting the trainer uses on 2 cores).
+
+`--prompts 256 --n 1` samples 256 distinct prompts once each, a batch in which
+no two rows share a prompt.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import torch
@@ -53,19 +59,22 @@ def main() -> None:
                                  pad_token_id=tok.pad_token_id)
         return out[:, ids.shape[1]:]
 
-    results = {}
-    for name, fn in (("generate", hf_generate), ("curator hf", ours)):
+    sides = {"generate": hf_generate, "curator hf": ours}
+    rates: dict[str, list[float]] = {name: [] for name in sides}
+    for fn in sides.values():
         fn(0)
-        best = None
-        for r in range(args.repeats):
+    for r in range(args.repeats):
+        for name, fn in sides.items():
             t = time.perf_counter()
             gen = fn(r + 1)
             dt = time.perf_counter() - t
-            rate = generated_tokens(tok, gen) / dt
-            best = rate if best is None else max(best, rate)
-        results[name] = best
-        print(f"{name:>11}: {best:8.0f} tokens/s  ({len(prompts)} sequences, best of {args.repeats})")
-    print(f"ratio curator hf / generate: {results['curator hf'] / results['generate']:.2f}x")
+            rates[name].append(generated_tokens(tok, gen) / dt)
+    for name, rs in rates.items():
+        print(f"{name:>11}: {max(rs):8.0f} tokens/s  (median {statistics.median(rs):8.0f}; "
+              f"{len(prompts)} sequences, best of {args.repeats})")
+    best = max(rates["curator hf"]) / max(rates["generate"])
+    median = statistics.median(rates["curator hf"]) / statistics.median(rates["generate"])
+    print(f"ratio curator hf / generate: {best:.2f}x  (medians: {median:.2f}x)")
 
 
 if __name__ == "__main__":
