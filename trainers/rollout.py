@@ -5,9 +5,8 @@
 
 Backends:
 - `HFBackend`    any `transformers` causal LM in this process, CPU or GPU (trainers/sampling.py)
-- `OpenAIBackend` any OpenAI-compatible /v1/completions server: vLLM or SGLang serve, a hosted API
-                  (trainers/openai_backend.py)
-- `VLLMBackend`  the offline vLLM engine in this process, imported lazily (trainers/vllm_backend.py)
+- an OpenAI-compatible /v1/completions server backend and an offline-vLLM backend are planned
+  behind the same interface.
 
 The GRPO trainer samples with `HFBackend` on the policy it is training;
 `curator probe` and evaluation can use any backend.
