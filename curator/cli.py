@@ -41,6 +41,17 @@ class Ctx:
 pass_ctx = click.make_pass_decorator(Ctx)
 
 
+def _pair(value: str | None, sep: str, cast, flag: str, example: str) -> tuple | None:
+    """Parse `a<sep>b` option values such as --shard 0/4 or --pass-band 0.1:0.9."""
+    if not value:
+        return None
+    try:
+        a, b = (cast(x) for x in value.split(sep))
+    except ValueError:
+        raise CuratorError(f"{flag} must look like {example}, got {value!r}") from None
+    return a, b
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--workspace", "-w", default="curator.duckdb", show_default=True,
               envvar="CURATOR_WORKSPACE", help="The DuckDB workspace file (env CURATOR_WORKSPACE).")
@@ -272,13 +283,7 @@ def gradsim(c: Ctx, label_set, model, dim, max_rollouts, shard, shard_dir, merge
     """Per-example LoRA-gradient vectors and their cosine similarity within and between label groups."""
     from curator.analysis.gradsim import GradSimConfig, gradsim as run_gradsim
 
-    shard_t = None
-    if shard:
-        try:
-            i, n = (int(x) for x in shard.split("/"))
-        except ValueError:
-            raise CuratorError(f"--shard must look like 0/4, got {shard!r}") from None
-        shard_t = (i, n)
+    shard_t = _pair(shard, "/", int, "--shard", "0/4")
     config = GradSimConfig(label_set=label_set, model=model, dim=dim, max_rollouts=max_rollouts, shard=shard_t,
                            shard_dir=shard_dir, merge_dir=merge_dir, threads=threads)
     with c.open(read_only=bool(shard_t)) as ws:
@@ -365,13 +370,7 @@ def export_cmd(c: Ctx, out, name, split_name, drop, keep, pass_band, where, orde
     """Write a filtered, curriculum-ordered dataset (every drop recorded with its reason) and its card."""
     from curator.export.stage import ExportConfig, export as run_export
 
-    band = None
-    if pass_band:
-        try:
-            lo, hi = (float(x) for x in pass_band.split(":"))
-        except ValueError:
-            raise CuratorError(f"--pass-band must look like 0.1:0.9, got {pass_band!r}") from None
-        band = (lo, hi)
+    band = _pair(pass_band, ":", float, "--pass-band", "0.1:0.9")
     split = lambda v: [x.strip() for x in v.split(",") if x.strip()] if v else []
     config = ExportConfig(out=out, name=name, split=split_name, drop=split(drop), keep=split(keep), pass_band=band,
                           where=where, order=order, formats=split(formats), bare=bare, label_set=label_set,

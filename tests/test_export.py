@@ -72,7 +72,7 @@ def test_dropped_plus_kept_is_the_input_reason_by_reason(labelled, tmp_path):
     assert Counter(r for _, r in rows) == s.drops
     by_id = dict(rows)
     assert "label unlearnable" in by_id["unlearn"] and "fails --where" in by_id["learn"]
-    assert "outside --pass-band" in by_id["easy"]
+    assert by_id["easy"] == "initial pass@1 above 0.2 (--pass-band 0.0:0.2)"
     row = labelled.sql("SELECT n_in, n_kept, n_dropped FROM exports WHERE export_id = ?", [s.export_id]).fetchone()
     assert row == (7, s.n_kept, 7 - s.n_kept)
 

@@ -36,9 +36,14 @@ def keep_labels(labels: list[str]) -> Filter:
 def pass_band(lo: float, hi: float) -> Filter:
     def reasons(f: pd.DataFrame) -> pd.Series:
         p = f.initial_pass1
-        return pd.Series([None if (not pd.isna(v) and lo <= v <= hi) else
-                          ("no initial pass@1" if pd.isna(v) else f"initial pass@1 {v:.3f} outside --pass-band {lo}:{hi}")
-                          for v in p], index=f.index)
+        def why(v):
+            if pd.isna(v):
+                return f"no initial pass@1 (--pass-band {lo}:{hi})"
+            if v < lo:
+                return f"initial pass@1 below {lo} (--pass-band {lo}:{hi})"
+            return f"initial pass@1 above {hi} (--pass-band {lo}:{hi})" if v > hi else None
+
+        return pd.Series([why(v) for v in p], index=f.index)
     return Filter("--pass-band", reasons)
 
 
