@@ -224,14 +224,26 @@ def report_training(out, summary) -> None:
 @cli.command()
 @_train_options
 @click.option("--keep-completions", default="none", show_default=True)
+@click.option("--backend", type=click.Choice(["hf", "openai", "vllm"]), default="hf", show_default=True,
+              help="hf: transformers in this machine; openai: any /v1/completions server; vllm: offline engine.")
+@click.option("--base-url", default=None, help="openai: the server, e.g. http://127.0.0.1:8000/v1.")
+@click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True,
+              help="openai: environment variable holding the API key (the key is never printed or stored).")
+@click.option("--concurrency", type=int, default=8, show_default=True, help="openai: requests in flight.")
+@click.option("--tokenizer", default=None, help="openai: tokenizer for completion lengths (default: characters).")
 @pass_ctx
-def probe(c: Ctx, model, dataset, max_new_tokens, eval_n, eval_temperature, threads, keep_completions) -> None:
+def probe(c: Ctx, model, dataset, max_new_tokens, eval_n, eval_temperature, threads, keep_completions, backend,
+          base_url, api_key_env, concurrency, tokenizer) -> None:
     """pass@1 of a model on the workspace's examples, without training (the cheap first look)."""
     from curator.train import EvalConfig, ProbeConfig, probe as run_probe
 
-    config = ProbeConfig(model=_model_or_lab(model), dataset=dataset,
+    if backend == "openai" and not model:
+        raise CuratorError("--backend openai needs --model: the model name the server serves")
+    config = ProbeConfig(model=model if backend == "openai" else _model_or_lab(model), dataset=dataset,
                          eval=EvalConfig(n=eval_n, temperature=eval_temperature),
-                         max_new_tokens=max_new_tokens, keep_completions=keep_completions, threads=threads)
+                         max_new_tokens=max_new_tokens, keep_completions=keep_completions, threads=threads,
+                         backend=backend, base_url=base_url, api_key_env=api_key_env, concurrency=concurrency,
+                         tokenizer=tokenizer)
     with c.open() as ws:
         with c.output.runs_progress(0) as bar:
             run_id = run_probe(ws, config, on_progress=bar.progress)

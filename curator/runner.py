@@ -61,14 +61,37 @@ def run_job(job: dict, emit: Emit) -> None:
         emit(("error", job["run_id"], f"{type(e).__name__}: {e}", traceback.format_exc(limit=6)))
 
 
-def _probe(job: dict, emit: Emit) -> None:
-    from curator.trainers.evaluate import evaluate
+def _backend(job: dict, on_request=None):
+    """The rollout backend a probe job names: hf (default), openai or vllm."""
+    spec = job.get("backend") or {"name": "hf"}
+    if spec["name"] == "openai":
+        from curator.trainers.openai_backend import OpenAIBackend
+
+        tok = None
+        if spec.get("tokenizer"):
+            from transformers import AutoTokenizer
+
+            tok = AutoTokenizer.from_pretrained(spec["tokenizer"])
+        return OpenAIBackend(spec["base_url"], job["model"], api_key_env=spec["api_key_env"],
+                             prompts_per_request=spec["prompts_per_request"], concurrency=spec["concurrency"],
+                             tokenizer=tok)
+    if spec["name"] == "vllm":
+        from curator.trainers.vllm_backend import VLLMBackend
+
+        return VLLMBackend(job["model"])
     from curator.trainers.rollout import HFBackend
-    from curator.verify import Verifier
 
     model, tok = _load(job["model"], job["threads"], job["device"])
+    return HFBackend(model, tok)
+
+
+def _probe(job: dict, emit: Emit) -> None:
+    from curator.trainers.evaluate import evaluate
+    from curator.verify import Verifier
+
+    backend = _backend(job)
     with Verifier(workers=job["verify_workers"]) as v:
-        rows, kept = evaluate(HFBackend(model, tok), _examples(job), v.verify_batch, n=job["eval_n"],
+        rows, kept = evaluate(backend, _examples(job), v.verify_batch, n=job["eval_n"],
                               temperature=job["eval_temperature"], seed=job["eval_seed"],
                               max_new_tokens=job["max_new_tokens"], keep=job["keep_completions"],
                               on_chunk=lambda k: emit(("progress", job["run_id"], k)))

@@ -135,16 +135,19 @@ def _runs_dir(ws: Workspace, config: TrainConfig) -> Path:
     return Path(config.runs_dir) if config.runs_dir else ws.path.with_name(ws.path.name + ".runs")
 
 
-def _probe_id(model: str, examples: list, ev: EvalConfig, max_new_tokens: int) -> str:
-    blob = json.dumps([str(Path(model).resolve()) if Path(model).exists() else model,
-                       [e[0] for e in examples], asdict(ev) | {"every": None}, max_new_tokens])
+def _probe_id(model: str, examples: list, ev: EvalConfig, max_new_tokens: int, backend: dict | None = None) -> str:
+    parts = [str(Path(model).resolve()) if Path(model).exists() else model,
+             [e[0] for e in examples], asdict(ev) | {"every": None}, max_new_tokens]
+    if backend and backend["name"] != "hf":  # the hf probe id stays what it always was
+        parts.append({k: backend.get(k) for k in ("name", "base_url")})
+    blob = json.dumps(parts)
     return "probe-" + hashlib.sha256(blob.encode()).hexdigest()[:8]
 
 
 def _register(ws: Workspace, run_id: str, kind: str, model: str, seed: int | None, config: dict,
-              steps: int, initial_run: str | None) -> None:
+              steps: int, initial_run: str | None, backend: str = "hf") -> None:
     ws.write("runs", pd.DataFrame([{
-        "run_id": run_id, "kind": kind, "model": model, "backend": "hf", "seed": seed,
+        "run_id": run_id, "kind": kind, "model": model, "backend": backend, "seed": seed,
         "config": json.dumps(config, default=str), "status": "running", "started_at": utcnow(),
         "finished_at": None, "last_step": 0, "initial_run": initial_run, "steps": steps,
     }]), on_conflict="ignore")
@@ -335,9 +338,12 @@ def train(ws: Workspace, config: TrainConfig, on_step=lambda run_id, step, stats
     return TrainSummary(initial, results)
 
 
+BACKENDS = ("hf", "openai", "vllm")
+
+
 @dataclass
 class ProbeConfig:
-    model: str
+    model: str  # hf/vllm: a checkpoint folder or Hub id; openai: the model name the server serves
     dataset: str | None = None
     eval: EvalConfig = field(default_factory=EvalConfig)
     max_new_tokens: int = 48
@@ -345,18 +351,45 @@ class ProbeConfig:
     threads: int = 1
     verify_workers: int = 2
     device: str = "auto"
+    backend: str = "hf"  # hf | openai | vllm (see curator.trainers.rollout)
+    base_url: str | None = None  # openai: e.g. http://127.0.0.1:8000/v1
+    api_key_env: str = "OPENAI_API_KEY"  # openai: the environment variable holding the key (never stored)
+    concurrency: int = 8  # openai: requests in flight
+    prompts_per_request: int = 16  # openai: prompts per /v1/completions request
+    tokenizer: str | None = None  # openai: tokenizer to count completion tokens (default: lengths in chars)
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise CuratorError(f"--backend {self.backend!r} is not one of {', '.join(BACKENDS)}")
+        if self.backend == "openai" and not self.base_url:
+            raise CuratorError("--backend openai needs --base-url (e.g. http://127.0.0.1:8000/v1) and --model")
+        if self.backend != "openai" and self.base_url:
+            raise CuratorError(f"--base-url is only used by --backend openai, not {self.backend!r}")
+
+    def backend_spec(self) -> dict:
+        """What the job process needs to build the backend: no secrets, only the key's variable name."""
+        spec = {"name": self.backend}
+        if self.backend == "openai":
+            spec |= {"base_url": self.base_url, "api_key_env": self.api_key_env, "concurrency": self.concurrency,
+                     "prompts_per_request": self.prompts_per_request, "tokenizer": self.tokenizer}
+        return spec
 
 
 def probe(ws: Workspace, config: ProbeConfig, on_progress=lambda run_id, k: None) -> str:
     """Evaluate a model on the workspace's examples (no training); return the probe run id."""
-    model = str(Path(config.model).resolve()) if Path(config.model).exists() else config.model
+    local = config.backend != "openai" and Path(config.model).exists()
+    model = str(Path(config.model).resolve()) if local else config.model
     examples = _examples(ws, config.dataset)
-    run_id = _probe_id(model, examples, config.eval, config.max_new_tokens)
+    spec = config.backend_spec()
+    run_id = _probe_id(model, examples, config.eval, config.max_new_tokens, spec)
     state = _status(ws, run_id)
     if state and state[0] == "finished":
         return run_id
-    _register(ws, run_id, "probe", model, None, {"eval": asdict(config.eval)}, 0, None)
+    _register(ws, run_id, "probe", model, None, {"eval": asdict(config.eval), "backend": spec,
+                                                 "max_new_tokens": config.max_new_tokens}, 0, None,
+              backend=config.backend)
     job = {"kind": "probe", "run_id": run_id, "model": model, "examples": examples, "threads": config.threads,
+           "backend": spec,
            "verify_workers": config.verify_workers, "eval_n": config.eval.n,
            "eval_temperature": config.eval.temperature, "eval_seed": config.eval.seed,
            "max_new_tokens": config.max_new_tokens, "keep_completions": config.keep_completions,

@@ -4,9 +4,10 @@
         -> list (per prompt) of list (per sample) of Completion
 
 Backends:
-- `HFBackend`    any `transformers` causal LM in this process, CPU or GPU (trainers/sampling.py)
-- an OpenAI-compatible /v1/completions server backend and an offline-vLLM backend are planned
-  behind the same interface.
+- `HFBackend`      any `transformers` causal LM in this process, CPU or GPU (trainers/sampling.py)
+- `OpenAIBackend`  any OpenAI-compatible /v1/completions server: vLLM or SGLang serve, a hosted
+                   API (trainers/openai_backend.py); the way to probe past one machine
+- `VLLMBackend`    the offline vLLM engine in this process, an optional extra (trainers/vllm_backend.py)
 
 The GRPO trainer samples with `HFBackend` on the policy it is training;
 `curator probe` and evaluation can use any backend.
