@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -214,9 +215,12 @@ def run_trl(args, lora: bool, verifier) -> dict:
     trainer.remove_callback(PrinterCallback)  # the end-of-training summary line
     trainer._generate = gen_clock.wrap(trainer._generate)
     torch.set_num_threads(args.threads)  # in case the Trainer or accelerate touched it
-    t = time.perf_counter()
-    trainer.train()
-    wall = time.perf_counter() - t
+    try:
+        t = time.perf_counter()
+        trainer.train()
+        wall = time.perf_counter() - t
+    finally:
+        shutil.rmtree(out_dir, ignore_errors=True)  # nothing is saved there; the Trainer wants the folder
     timed_lengths = [x for lens in lengths[1:] for x in lens]
     return {
         "step": timer.full[1:], "inner": timer.inner[1:], "gen": timer.gen[1:], "reward": timer.reward[1:],

@@ -27,6 +27,9 @@ unlearnability study's code or DAPO:
 - `minibatches` optimizer steps per batch (default 1). With one, the policy
   that sampled is the policy being updated, the ratio is exactly 1 and PPO
   clipping never triggers; clip fractions are then 0 by construction.
+- the update runs in length-sorted micro-batches of `micro_rows` rows, each
+  cut to its own longest row, with gradients accumulated against the token
+  count of the whole minibatch: the same loss without computing padding.
 - timeouts and verifier errors get reward 0 for the update but are counted
   apart (n_timeout, n_error) in the records.
 
@@ -66,6 +69,7 @@ class GRPOConfig:
     clip_high: float = 0.2  # 0.28 for DAPO's clip-higher
     kl_coef: float = 0.0  # k3 KL to the initial policy; 0 disables it (and the reference model)
     minibatches: int = 1  # optimizer steps per batch
+    micro_rows: int = 32  # rows per forward/backward, sorted by length and trimmed of padding (0: one pass)
     dynamic_sampling: bool = True
     max_rounds: int = 4  # generation rounds per step before giving up on filling the batch
     lora: bool = False
@@ -353,6 +357,7 @@ class GRPOTrainer:
 
         group_chunks = [list(range(i, len(batch), c.minibatches)) for i in range(c.minibatches)]
         total_tokens = target.sum().clamp(min=1)
+        lengths = mask.sum(dim=1)
         losses, kls = [], []
         clipped_all = torch.zeros_like(target)
         self.model.train()
@@ -360,22 +365,31 @@ class GRPOTrainer:
             if not chunk:
                 continue
             rows = torch.tensor([gi * G + j for gi in chunk for j in range(G)], device=self.device)
-            logp = token_logprobs(self.model, ids[rows], mask[rows], c.temperature)  # (b, T-1)
-            old = logp.detach() if old_logp is None else old_logp[rows]
-            tok_loss, clipped = clipped_token_loss(logp, old, adv[rows], c.clip_low, c.clip_high)
-            tmask = target[rows]
-            if ref_logp is not None:
-                kl_tok = k3_kl(logp, ref_logp[rows])
-                tok_loss = tok_loss + c.kl_coef * kl_tok
-                kls.append(float((kl_tok.detach() * tmask).sum() / tmask.sum().clamp(min=1)))
-            # token-mean over this minibatch's completion tokens
-            loss = (tok_loss * tmask).sum() / tmask.sum().clamp(min=1)
+            n_tok = target[rows].sum().clamp(min=1)  # token-mean over this minibatch's completion tokens
+            # longest rows first, so each micro-batch is cut to a width close to its rows' own lengths
+            order = rows[torch.argsort(lengths[rows], descending=True, stable=True)]
+            parts = order.split(c.micro_rows) if c.micro_rows > 0 else (order,)
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss_sum, kl_sum = 0.0, 0.0
+            for part in parts:
+                w = int(lengths[part].max())
+                logp = token_logprobs(self.model, ids[part, :w], mask[part, :w], c.temperature)  # (b, w-1)
+                old = logp.detach() if old_logp is None else old_logp[part, : w - 1]
+                tok_loss, clipped = clipped_token_loss(logp, old, adv[part], c.clip_low, c.clip_high)
+                tmask = target[part, : w - 1]
+                if ref_logp is not None:
+                    kl_tok = k3_kl(logp, ref_logp[part, : w - 1])
+                    tok_loss = tok_loss + c.kl_coef * kl_tok
+                    kl_sum += float((kl_tok.detach() * tmask).sum())
+                loss = (tok_loss * tmask).sum() / n_tok
+                loss.backward()
+                loss_sum += float(loss.detach())
+                clipped_all[part, : w - 1] = clipped & tmask
             torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], c.grad_clip)
             self.optimizer.step()
-            losses.append(float(loss.detach()) * float(tmask.sum()) / float(total_tokens))
-            clipped_all[rows] = clipped & tmask
+            losses.append(loss_sum * float(n_tok) / float(total_tokens))
+            if ref_logp is not None:
+                kls.append(kl_sum / float(n_tok))
         self.scheduler.step()
         self.model.eval()
 
