@@ -141,6 +141,9 @@ def _gradient_pass(ws, config, model, cid, initial_run, summary, advance) -> Non
     from curator.analysis.similarity import rademacher_project
     from curator.trainers.gradients import GradConfig, attach_random_lora, rollout_gradients
 
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # the stage shows its own progress
     torch.set_num_threads(config.threads)
     tok = AutoTokenizer.from_pretrained(model)
     if tok.pad_token_id is None:

@@ -68,6 +68,9 @@ def inspect_model(model_path: str, problems: list[Problem], n: int = 32, tempera
     from curator.trainers.sampling import sample
     from curator.verify import Verifier
 
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # the stage shows its own progress
     torch.set_num_threads(threads)
     model = AutoModelForCausalLM.from_pretrained(model_path).eval()
     tok = AutoTokenizer.from_pretrained(model_path)
