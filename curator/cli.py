@@ -428,6 +428,22 @@ def augment_cmd(c: Ctx, method, labels, per_example, name, out, base_url, model,
                   + "".join(f", {v} rejected ({k})" for k, v in s.rejected.items() if v))
 
 
+@cli.command("report")
+@click.option("--out", default="report.html", show_default=True, help="HTML file to write (replaced atomically).")
+@click.option("--label-set", default=None, help="Label set to report (default: the latest).")
+@click.option("--top-n", default=5, show_default=True, help="Most telling examples shown per label group.")
+@pass_ctx
+def report_cmd(c: Ctx, out: str, label_set: str | None, top_n: int) -> None:
+    """One self-contained HTML report of the workspace: opens offline, says what is wrong with the data."""
+    from curator.reports import ReportConfig, build_report
+
+    config = ReportConfig(out=out, label_set=label_set, top_n=top_n)
+    with c.open(read_only=True) as ws:
+        s = build_report(ws, config)
+    c.output.line(f"wrote {s.path} ({s.bytes / 1e6:.2f} MB; sections: {', '.join(s.sections) or 'none'}; "
+                  f"{s.seconds:.1f}s)")
+
+
 @cli.command()
 @pass_ctx
 def info(c: Ctx) -> None:
