@@ -318,6 +318,130 @@ def report_gradsim(out, s) -> None:
              + (f"; AUROC of low similarity for unlearnable vs learnable {au:.3f}" if au is not None else ""))
 
 
+IMPORT_FORMATS = ["plain", "verl", "openrlhf", "trl-outcomes", "trl-completions"]
+
+
+@cli.command("import")
+@click.argument("source")
+@click.option("--format", "fmt", required=True, type=click.Choice(IMPORT_FORMATS),
+              help="plain: jsonl/json/parquet logs; verl: trainer.rollout_data_dir; openrlhf: the outcome files "
+                   "of curator.integrations.openrlhf_reward; trl-outcomes / trl-completions: TRL's logs.")
+@click.option("--id-field", default=None, help="plain: field holding the workspace example id (dotted paths work).")
+@click.option("--prompt-field", default=None, help="plain: field holding the prompt.")
+@click.option("--step-field", default="step", show_default=True, help="plain: field holding the step.")
+@click.option("--reward-field", default=None, help="plain: field holding the reward.")
+@click.option("--correct-field", default=None,
+              help="plain: field holding the verdict; verl: reward extra key holding it (default: acc).")
+@click.option("--length-field", default=None, help="plain: field holding the completion length in tokens.")
+@click.option("--threshold", type=float, default=0.5, show_default=True,
+              help="correct = reward > threshold when no verdict is logged.")
+@click.option("--index-key", default=None,
+              help="verl: reward extra key (returned by your compute_score) holding the example id.")
+@click.option("--prompt-template", default=None,
+              help="The chat template around the prompt, with {prompt}, stripped before matching.")
+@click.option("--include-validation", is_flag=True, help="verl: import files that look like validation dumps.")
+@click.option("--run-name", default=None, help="run_id of the import (default: from the format and the path).")
+@click.option("--model", default=None, help="The model the trainer trained, recorded with the run.")
+@click.option("--keep-completions", is_flag=True, help="Also store logged completions in `rollouts`.")
+@pass_ctx
+def import_cmd(c: Ctx, source, fmt, id_field, prompt_field, step_field, reward_field, correct_field, length_field,
+               threshold, index_key, prompt_template, include_validation, run_name, model, keep_completions) -> None:
+    """Another trainer's per-completion outcomes (verl, OpenRLHF, TRL, plain logs) -> an `import` run's history.
+
+    Re-importing the same SOURCE (same format and path) replaces the earlier
+    import. Prompts a step does not log (dynamic sampling) stay unknown.
+    """
+    from pathlib import Path
+
+    from curator.importers.plain import describe_mapping, file_signature, fingerprint_files, list_files
+    from curator.importers.records import import_records
+
+    plain_only = {"--id-field": id_field, "--prompt-field": prompt_field, "--reward-field": reward_field,
+                  "--length-field": length_field, "--step-field": None if step_field == "step" else step_field}
+    given = [k for k, v in plain_only.items() if v]
+    if fmt != "plain" and given:
+        raise CuratorError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to --format plain"
+                           + ("; for verl, name the id with --index-key" if fmt == "verl" else ""))
+    if fmt != "verl" and (index_key or include_validation):
+        raise CuratorError("--index-key and --include-validation apply to --format verl"
+                           + ("; for plain logs name the id with --id-field" if fmt == "plain" else ""))
+    if not Path(source).exists():
+        raise CuratorError(f"{source}: no such file or folder")
+    with c.open() as ws:
+        examples = ws.df("SELECT example_id, prompt FROM examples")
+        records, warnings = _read_import(fmt, source, examples, id_field=id_field, prompt_field=prompt_field,
+                                         step_field=step_field, reward_field=reward_field,
+                                         correct_field=correct_field, length_field=length_field,
+                                         threshold=threshold, index_key=index_key, prompt_template=prompt_template,
+                                         include_validation=include_validation)
+        mapping = dict(records.attrs.get("mapping") or {})
+        files = [Path(f) for f in records.attrs.get("files") or []]
+        if not files:
+            try:
+                files = list_files(source)
+            except CuratorError:
+                files = []
+        importer, fingerprint = fmt, fingerprint_files(fmt, source)
+        if fmt.startswith("trl-"):  # the same run id as curator.importers.trl's own import functions
+            from curator.importers import trl
+
+            importer = trl.IMPORTER
+            fingerprint = (trl.outcomes_fingerprint(source) if fmt == "trl-outcomes"
+                           else trl.completions_fingerprint(source))
+        s = import_records(
+            ws, records, importer=importer, source=str(Path(source).resolve()), fingerprint=fingerprint,
+            run_id=run_name, model=model, warnings=warnings, keep_completions=keep_completions,
+            config={"format": fmt, "mapping": mapping, "files": file_signature(files), "threshold": threshold,
+                    "index_key": index_key, "prompt_template": prompt_template})
+    if mapping:
+        c.output.info(f"{source} ({fmt}): {describe_mapping(mapping)}")
+    c.output.table(f"import {s.run_id}", ["records", "count"], [
+        ("read", s.n_records), ("matched to examples", s.n_matched), ("unmatched", s.unmatched),
+        ("history rows (step x example)", s.n_rows), ("steps", s.n_steps), ("examples", s.n_examples)])
+    for w in s.warnings:
+        c.output.line(f"warning: {w}")
+    if s.unmatched_samples:
+        c.output.line("unmatched, e.g.: " + "; ".join(repr(x) for x in s.unmatched_samples))
+    c.output.line(f"imported {s.run_id} ({'replaced the earlier import of this source' if s.replaced else 'new run'}):"
+                  f" {s.n_records} records, {s.n_matched} matched, {s.n_rows} history rows over {s.n_steps} steps "
+                  f"and {s.n_examples} examples, {s.unmatched} unmatched")
+
+
+def _read_import(fmt: str, source: str, examples, *, prompt_template: str | None, **opts):
+    """(records, warnings) of one source in one format, templated prompts resolved against `examples`."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from curator.importers.plain import read_plain, resolve_prompts
+    from curator.importers.records import records_frame
+
+    if fmt == "verl":
+        from curator.importers.verl import read_verl_dumps
+
+        return read_verl_dumps(source, index_key=opts["index_key"], correct_key=opts["correct_field"],
+                               threshold=opts["threshold"], prompt_template=prompt_template,
+                               include_validation=opts["include_validation"], examples=examples)
+    if fmt in ("plain", "openrlhf"):
+        records, warnings = read_plain(
+            source, id_field=opts["id_field"], prompt_field=opts["prompt_field"], step_field=opts["step_field"],
+            reward_field=opts["reward_field"], correct_field=opts["correct_field"],
+            length_field=opts["length_field"], threshold=opts["threshold"],
+            pattern="outcomes-*.jsonl" if fmt == "openrlhf" and Path(source).is_dir() else None)
+    elif fmt == "trl-outcomes":
+        from curator.importers.trl import read_outcome_files
+
+        records, warnings = read_outcome_files(source)
+    else:
+        from curator.importers.trl import read_trl_completions
+
+        records, warnings = read_trl_completions(source, threshold=opts["threshold"])
+    if not isinstance(records, pd.DataFrame):
+        records = records_frame(list(records))
+    records, more = resolve_prompts(records, examples, prompt_template=prompt_template)
+    return records, list(warnings) + more
+
+
 @cli.command("judge")
 @click.option("--judge", "judge_name", type=click.Choice(["step_checker", "openai"]), default="step_checker",
               show_default=True, help="step_checker: the lab's offline checker; openai: any chat endpoint.")
@@ -357,6 +481,83 @@ def report_judge(out, s) -> None:
              + f"; cost: {s.requests} requests, {s.cache_hits} cache hits"
              + (f", {s.prompt_tokens} prompt + {s.completion_tokens} completion tokens"
                 if s.prompt_tokens or s.completion_tokens else ""))
+
+
+@cli.command("predict")
+@click.option("--label-set", default=None,
+              help="Labels to learn (default: the latest); with --train-runs, the labels held-out examples are "
+                   "also scored against.")
+@click.option("--probe-run", default=None, help="Run whose initial eval gives the features (default: the labels').")
+@click.option("--model", "model_kind", type=click.Choice(["forest", "boosting", "logreg"]), default="forest",
+              show_default=True, help="Random forest, gradient boosting or logistic regression (balanced classes).")
+@click.option("--folds", default=5, show_default=True, help="Stratified cross-validation folds.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--min-per-label", default=10, show_default=True,
+              help="Rarer labels are merged into 'other' (or left out when still too few).")
+@click.option("--holdout", type=float, default=None,
+              help="Also hold out this fraction of the labelled examples and score on it (0.25 with --train-runs).")
+@click.option("--train-runs", default=None,
+              help="Learn labels computed over only these train runs (comma-separated), e.g. two of three seeds.")
+@click.option("--tau", type=float, default=None, help="Threshold for --train-runs labels (default: the label set's).")
+@click.option("--features", default=None, help="Only these features, by name or prefix, comma-separated.")
+@pass_ctx
+def predict_cmd(c: Ctx, label_set, probe_run, model_kind, folds, seed, min_per_label, holdout, train_runs, tau,
+                features) -> None:
+    """Predict learnability labels from probe-time features; AUROC per label; label unlabelled probed examples."""
+    from curator.analysis.predict import PredictConfig, predict as run_predict
+
+    split = lambda v: tuple(x.strip() for x in v.split(",") if x.strip()) if v else ()
+    config = PredictConfig(label_set=label_set, probe_run=probe_run, model=model_kind, folds=folds, seed=seed,
+                           min_per_label=min_per_label, test_size=holdout if holdout is not None else 0.25,
+                           holdout=holdout is not None, train_runs=split(train_runs), tau=tau,
+                           features=split(features) or None)
+    with c.open() as ws:
+        s = run_predict(ws, config)
+    report_predict(c.output, s)
+
+
+def report_predict(out, s) -> None:
+    ci = lambda v, band: "" if v is None else f"{v:.3f}" + (f" [{band[0]:.2f}, {band[1]:.2f}]" if band else "")
+    fmt = lambda v: "n/a" if v is None else f"{v:.3f}"
+    columns = ["label", "n", "AUROC (CV) [95% CI]", "not easy"]
+    if s.n_holdout:
+        columns += ["held-out n", "held-out AUROC", "not easy"]
+    if s.reference_label_set:
+        columns += [f"n in {s.reference_label_set}", "held-out AUROC vs it", "not easy"]
+    rows = []
+    for m in s.per_label:
+        row = [m.label, m.n, ci(m.auroc, m.ci), "" if m.auroc_not_easy is None else fmt(m.auroc_not_easy)]
+        if s.n_holdout:
+            row += [m.holdout_n, ci(m.holdout_auroc, m.holdout_ci),
+                    "" if m.holdout_auroc_not_easy is None else fmt(m.holdout_auroc_not_easy)]
+        if s.reference_label_set:
+            row += [m.reference_n, ci(m.reference_auroc, m.reference_ci),
+                    "" if m.reference_auroc_not_easy is None else fmt(m.reference_auroc_not_easy)]
+        rows.append(row)
+    learned = s.label_set + (f" (runs {', '.join(s.train_runs)})" if s.train_runs else "")
+    out.table(f"learnability predictor {s.prediction_set}: {s.model}, labels {learned}, features of {s.probe_run} "
+              "(one-vs-rest AUROC; 'not easy': among the examples not labelled easy)", columns, rows)
+    out.info(f"features ({len(s.features)}): {', '.join(s.features)}")
+    for name, why in s.not_used.items():
+        out.info(f"  not used: {name}: {why}")
+    for note in s.notes:
+        out.info(note)
+    for warning in s.warnings:
+        out.line(f"warning: {warning}")
+    per = lambda attr: ", ".join(f"{m.label} {fmt(getattr(m, attr))}" for m in s.per_label)
+    out.line(f"{s.folds}-fold CV on {s.n_cv} labelled examples: macro AUROC {fmt(s.macro_auroc)}, "
+             f"accuracy {s.accuracy:.3f}; {per('auroc')}")
+    if s.n_holdout:
+        out.line(f"held out {s.n_holdout}: macro AUROC {fmt(s.holdout_macro_auroc)}, accuracy "
+                 f"{fmt(s.holdout_accuracy)}; {per('holdout_auroc')}")
+    if s.reference_label_set:
+        out.line(f"held out vs {s.reference_label_set}: macro AUROC {fmt(s.reference_macro_auroc)}, accuracy "
+                 f"{fmt(s.reference_accuracy)} (the two label sets agree on {fmt(s.reference_agreement)} of them); "
+                 f"{per('reference_auroc')}")
+    out.line(f"prediction set {s.prediction_set}: {s.n_predicted} unlabelled probed examples labelled in "
+             "`predictions`" + (" (" + ", ".join(f"{v} {k}" for k, v in s.predicted.items() if v) + ")"
+                                if s.n_predicted else "") + "; metrics in `prediction_sets`"
+             + (f"; unlabelled features from {', '.join(s.apply_runs)}" if s.n_predicted and s.apply_runs else ""))
 
 
 @cli.command("export")

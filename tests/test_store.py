@@ -19,7 +19,7 @@ from curator.store.migrations import LATEST, MIGRATIONS, migrate
 DOCUMENTED = {
     "datasets", "examples", "quarantine", "runs", "history", "evals", "rollouts", "label_sets",
     "labels", "gradients", "gradsim", "judgments", "exports", "export_drops", "schema_version", "scores",
-    "gradient_configs", "gradsim_groups", "judge_cache", "reasoning",
+    "gradient_configs", "gradsim_groups", "judge_cache", "reasoning", "prediction_sets", "predictions",
 }
 
 

@@ -127,10 +127,12 @@ def import_records(ws: Workspace, records: pd.DataFrame, *, importer: str, sourc
     if examples.empty:
         raise CuratorError("no examples in the workspace; run `curator ingest` on the training data first, "
                            "so imported rollouts can be matched to their examples")
+    given = records["example_id"]
     records = records.assign(example_id=match_examples(records, examples))
     matched = records[records["example_id"].notna()]
     lost = records[records["example_id"].isna()]
-    samples = [str(x)[:80] for x in lost["prompt"].fillna(lost["example_id"]).dropna().unique()[:3]]
+    # name a few of them as the trainer logged them: the prompt, else the id it gave
+    samples = [str(x)[:80] for x in lost["prompt"].fillna(given[lost.index]).dropna().unique()[:3]]
     rows = aggregate(matched)
     rows.insert(0, "run_id", run_id)
     notes = list(warnings or [])

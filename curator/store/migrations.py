@@ -253,12 +253,32 @@ CREATE TABLE reasoning (
 );
 """
 
+_PREDICTIONS = """
+CREATE TABLE prediction_sets (
+    prediction_set  VARCHAR PRIMARY KEY,   -- hash of the config, the labels learned and the probe run
+    label_set       VARCHAR NOT NULL,      -- labels learned (with --train-runs: the id `curator label --runs` gives them)
+    probe_run       VARCHAR NOT NULL,      -- run whose initial eval gave the features
+    config          JSON NOT NULL,         -- model, folds, seed, holdout, train runs, tau, features asked for
+    metrics         JSON NOT NULL,         -- per-label AUROC (CV, held-out) with 95% CIs, accuracy, confusion, features used
+    created_at      TIMESTAMP NOT NULL
+);
+CREATE TABLE predictions (
+    prediction_set   VARCHAR NOT NULL,
+    example_id       VARCHAR NOT NULL,     -- a probed example without a label in the label set
+    predicted_label  VARCHAR NOT NULL,     -- the most probable label ('other': rare labels merged)
+    probabilities    JSON NOT NULL,        -- {label: probability}, summing to 1
+    created_at       TIMESTAMP NOT NULL,
+    PRIMARY KEY (prediction_set, example_id)
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _INITIAL),
     Migration(2, "run progress: last_step, initial_run, steps", _RUN_PROGRESS),
     Migration(3, "continuous learnability scores", _SCORES),
     Migration(4, "gradient similarity by group", _GRADSIM),
     Migration(5, "judge cache and per-example reasoning quality", _JUDGE),
+    Migration(6, "learnability predictions from probe-time features", _PREDICTIONS),
 )
 
 LATEST = MIGRATIONS[-1].version
