@@ -255,7 +255,9 @@ def probe(c: Ctx, model, dataset, max_new_tokens, eval_n, eval_temperature, thre
 
 @cli.command()
 @click.option("--tau", type=float, default=0.1, show_default=True, help="Threshold on pass@1.")
-@click.option("--runs", default=None, help="Train runs to intersect, comma-separated (default: all finished).")
+@click.option("--runs", default=None,
+              help="Train (or probe-linked import) runs to intersect, comma-separated (default: all finished "
+                   "train runs).")
 @click.option("--k", "ks", default="1,4,8,32", show_default=True, help="pass@k values to score.")
 @pass_ctx
 def label(c: Ctx, tau: float, runs: str | None, ks: str) -> None:
@@ -343,9 +345,13 @@ IMPORT_FORMATS = ["plain", "verl", "openrlhf", "trl-outcomes", "trl-completions"
 @click.option("--run-name", default=None, help="run_id of the import (default: from the format and the path).")
 @click.option("--model", default=None, help="The model the trainer trained, recorded with the run.")
 @click.option("--keep-completions", is_flag=True, help="Also store logged completions in `rollouts`.")
+@click.option("--initial-probe", default=None,
+              help="Probe run of the initial model: with --final-probe, lets `curator label` label this run.")
+@click.option("--final-probe", default=None, help="Probe run of the trainer's final checkpoint.")
 @pass_ctx
 def import_cmd(c: Ctx, source, fmt, id_field, prompt_field, step_field, reward_field, correct_field, length_field,
-               threshold, index_key, prompt_template, include_validation, run_name, model, keep_completions) -> None:
+               threshold, index_key, prompt_template, include_validation, run_name, model, keep_completions,
+               initial_probe, final_probe) -> None:
     """Another trainer's per-completion outcomes (verl, OpenRLHF, TRL, plain logs) -> an `import` run's history.
 
     Re-importing the same SOURCE (same format and path) replaces the earlier
@@ -367,6 +373,8 @@ def import_cmd(c: Ctx, source, fmt, id_field, prompt_field, step_field, reward_f
                            + ("; for plain logs name the id with --id-field" if fmt == "plain" else ""))
     if not Path(source).exists():
         raise CuratorError(f"{source}: no such file or folder")
+    if bool(initial_probe) != bool(final_probe):
+        raise CuratorError("--initial-probe and --final-probe go together: labels need pass@1 before and after")
     with c.open() as ws:
         examples = ws.df("SELECT example_id, prompt FROM examples")
         records, warnings = _read_import(fmt, source, examples, id_field=id_field, prompt_field=prompt_field,
@@ -391,6 +399,7 @@ def import_cmd(c: Ctx, source, fmt, id_field, prompt_field, step_field, reward_f
         s = import_records(
             ws, records, importer=importer, source=str(Path(source).resolve()), fingerprint=fingerprint,
             run_id=run_name, model=model, warnings=warnings, keep_completions=keep_completions,
+            initial_probe=initial_probe, final_probe=final_probe,
             config={"format": fmt, "mapping": mapping, "files": file_signature(files), "threshold": threshold,
                     "index_key": index_key, "prompt_template": prompt_template})
     if mapping:

@@ -126,3 +126,43 @@ def test_cli_missing_field_exits_2_naming_file_and_fields(ws_path, tmp_path):
     r = cli(ws_path, "import", str(path), "--format", "verl", "--id-field", "id")
     assert r.returncode == 2 and "--id-field applies to --format plain; for verl, name the id with --index-key" \
         in r.stderr
+
+
+def test_an_import_linked_to_two_probes_is_labelled_like_a_train_run(ws_path, tmp_path):
+    """Another trainer's run + probes of its initial and final models -> `curator label` labels it."""
+    with Workspace(ws_path) as ws:
+        seed_examples(ws, 5)
+        probe = lambda run_id: {"run_id": run_id, "kind": "probe", "model": run_id, "backend": "openai",
+                                "config": "{}", "status": "finished", "started_at": utcnow(), "last_step": 0}
+        ws.write("runs", pd.DataFrame([probe("p-init"), probe("p-final")]))
+        init = [20, 1, 1, 0, 1]   # of 32: ex0 easy; ex1..ex4 hard at first
+        final = [30, 20, 0, 0, 2]  # ex1 learnt; ex2, ex4 not; ex3 never solved in training
+        ws.write("evals", pd.DataFrame(
+            [{"run_id": r, "step": 0, "example_id": f"ex{i}", "n": 32, "n_correct": c, "n_timeout": 0,
+              "n_error": 0, "temperature": 0.7} for r, cs in (("p-init", init), ("p-final", final))
+             for i, c in enumerate(cs)]))
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(json.dumps({"step": s, "example_id": f"ex{i}", "correct": i != 3 and (s + k) % 4 == 0})
+                           + "\n" for s in (1, 2, 3, 4) for i in range(5) for k in range(4)))
+    r = cli(ws_path, "label")
+    assert r.returncode == 2 and "--initial-probe" in r.stderr  # nothing to label yet, and it says how
+    r = cli(ws_path, "import", str(log), "--format", "plain", "--initial-probe", "p-init")
+    assert r.returncode == 2 and "go together" in r.stderr
+    r = cli(ws_path, "import", str(log), "--format", "plain", "--initial-probe", "p-final", "--final-probe", "nope")
+    assert r.returncode == 2 and "nope" in r.stderr and "not a finished probe run" in r.stderr
+    r = cli(ws_path, "import", str(log), "--format", "plain", "--initial-probe", "p-init", "--final-probe", "p-final")
+    assert r.returncode == 0, r.stderr
+    r = cli(ws_path, "label")
+    assert r.returncode == 0, r.stderr
+    with Workspace(ws_path, read_only=True) as ws:
+        run_id, initial, steps = ws.sql("SELECT run_id, initial_run, steps FROM runs WHERE kind = 'import'").fetchone()
+        assert initial == "p-init" and steps == 4
+        assert ws.sql("SELECT count(*) FROM evals WHERE run_id = ? AND step = 4", [run_id]).fetchone()[0] == 5
+        got = dict(ws.sql("SELECT example_id, label FROM labels").fetchall())
+        assert got == {"ex0": "easy", "ex1": "learnable", "ex2": "unlearnable", "ex3": "never_solved",
+                       "ex4": "unlearnable"}
+    # importing again replaces the run, its evals included
+    r = cli(ws_path, "import", str(log), "--format", "plain", "--initial-probe", "p-init", "--final-probe", "p-final")
+    assert r.returncode == 0, r.stderr
+    with Workspace(ws_path, read_only=True) as ws:
+        assert ws.sql("SELECT count(*) FROM evals WHERE run_id = ?", [run_id]).fetchone()[0] == 5

@@ -18,8 +18,13 @@ def test_every_package_folder_is_listed_in_pyproject():
         for init in (REPO / folder).rglob("__init__.py"):
             rel = init.parent.relative_to(REPO / folder)
             found.add(".".join([pkg, *rel.parts]) if rel.parts else pkg)
-    # sub-packages of curator that live in curator/ are found under the "curator" mapping
-    assert found == listed
+    # sub-packages of curator that live in curator/ are found under the "curator" mapping;
+    # data-only packages (no __init__.py, files in package-data) are listed too
+    data_only = set(cfg.get("package-data", {})) - found
+    assert found | data_only == listed
+    for pkg in data_only:
+        parent, _, leaf = pkg.rpartition(".")
+        assert (REPO / dirs[parent] / leaf).is_dir(), f"{pkg} is listed but has no folder"
 
 
 def test_help_and_light_commands_do_not_import_heavy_modules():

@@ -10,7 +10,10 @@ For the chosen train runs (default: every finished one) and threshold tau
 - unstable      the runs disagree
 
 Initial pass@1 comes from the runs' shared initial-model eval (`runs.initial_run`);
-final pass@1 from each run's eval at its last step. Every label row keeps the
+final pass@1 from each run's eval at its last step. Imported runs (another
+trainer's logs, `curator import --initial-probe --final-probe`) are labelled the
+same way once linked to their two probes; by default only curator's own train
+runs are used, and imported ones when there are none. Every label row keeps the
 inputs that decided it. The label set's id is a hash of tau and the runs, so
 labelling again with the same inputs replaces the same rows (idempotent).
 """
@@ -97,15 +100,24 @@ def chosen_runs(ws: Workspace, runs: tuple[str, ...]) -> tuple[list[str], str]:
         missing = [r for r in runs if r not in found]
         if missing:
             raise CuratorError(f"no such run: {', '.join(missing)}; `curator sql \"SELECT run_id FROM runs\"` lists them")
-        bad = [r for r, (kind, status, _) in found.items() if kind != "train" or status != "finished"]
+        bad = [r for r, (kind, status, _) in found.items() if kind not in ("train", "import") or status != "finished"]
         if bad:
-            raise CuratorError(f"runs {', '.join(bad)} are not finished train runs; finish them with `curator train`")
+            raise CuratorError(f"runs {', '.join(bad)} are not finished train or import runs; finish them with "
+                               "`curator train`")
+        unlinked = [r for r, (kind, _, initial) in found.items() if kind == "import" and initial is None]
+        if unlinked:
+            raise CuratorError(f"imported runs {', '.join(unlinked)} have no initial and final probe; import them "
+                               "again with --initial-probe and --final-probe (see `curator import --help`)")
         rows = [(r, found[r][2]) for r in runs]
     else:
         rows = ws.sql("SELECT run_id, initial_run FROM runs WHERE kind = 'train' AND status = 'finished' "
                       "ORDER BY run_id").fetchall()
+        if not rows:  # no run of curator's own: imported runs linked to their probes
+            rows = ws.sql("SELECT run_id, initial_run FROM runs WHERE kind = 'import' AND status = 'finished' "
+                          "AND initial_run IS NOT NULL ORDER BY run_id").fetchall()
         if not rows:
-            raise CuratorError("no finished train runs in the workspace; run `curator train` first")
+            raise CuratorError("no finished train runs in the workspace; run `curator train` first, or import "
+                               "another trainer's run with --initial-probe and --final-probe")
     initial = {r[1] for r in rows}
     if len(initial) != 1 or None in initial:
         raise CuratorError(

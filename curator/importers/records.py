@@ -21,6 +21,13 @@ run's rows instead of adding them. Records that match no example are not
 written; they are counted and the summary says so, with a few of their
 prompts or ids, so nothing is dropped without a reason.
 
+Labels need pass@1 before and after training, which another trainer's logs
+do not hold. Probe the initial model and the final checkpoint with `curator
+probe` (any backend) and name the two probe runs (`initial_probe`,
+`final_probe`): the import run then points at the first through
+`runs.initial_run`, and the second's pass@1 counts are its `evals` at its last
+step, exactly what `curator label` reads for a curator-trained run.
+
 What an import cannot know, it does not invent: a prompt absent from a step
 (filtered by dynamic sampling, or never drawn) has no row for that step, the
 same as "not drawn"; `n_timeout` and `n_error` are 0 (logs record rewards,
@@ -119,9 +126,18 @@ def source_run_id(importer: str, fingerprint: str) -> str:
 
 def import_records(ws: Workspace, records: pd.DataFrame, *, importer: str, source: str, fingerprint: str,
                    run_id: str | None = None, model: str | None = None, config: dict | None = None,
-                   warnings: list[str] | None = None, keep_completions: bool = False) -> ImportSummary:
+                   warnings: list[str] | None = None, keep_completions: bool = False,
+                   initial_probe: str | None = None, final_probe: str | None = None) -> ImportSummary:
     """Write outcome records as the history of one `import` run (see the module docstring)."""
     run_id = run_id or source_run_id(importer, fingerprint)
+    for flag, probe in (("initial", initial_probe), ("final", final_probe)):
+        if probe is None:
+            continue
+        row = ws.sql("SELECT kind, status FROM runs WHERE run_id = ?", [probe]).fetchone()
+        if row is None or row[0] != "probe" or row[1] != "finished":
+            raise CuratorError(f"--{flag}-probe {probe} is not a finished probe run; `curator probe --model "
+                               f"<the {flag} model>` makes one (`curator sql \"SELECT run_id, kind, model FROM runs\"` "
+                               "lists them)")
     records = records_frame(records.to_dict("records")) if set(records.columns) != set(RECORD_COLUMNS) else records
     examples = ws.df("SELECT example_id, prompt FROM examples")
     if examples.empty:
@@ -142,17 +158,21 @@ def import_records(ws: Workspace, records: pd.DataFrame, *, importer: str, sourc
                      "column the trainer logged")
     replaced = bool(ws.sql("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).fetchone()[0])
     with ws.transaction():
-        for table in ("history", "rollouts", "runs"):
+        for table in ("history", "rollouts", "evals", "runs"):
             ws.execute(f"DELETE FROM {table} WHERE run_id = ?", [run_id])
+        last = int(rows["step"].max()) if len(rows) else 0
         ws.write("runs", pd.DataFrame([{
             "run_id": run_id, "kind": "import", "model": model, "backend": importer, "seed": None,
-            "config": json.dumps({"source": source, "importer": importer, "warnings": notes} | (config or {}),
+            "config": json.dumps({"source": source, "importer": importer, "warnings": notes,
+                                  "initial_probe": initial_probe, "final_probe": final_probe} | (config or {}),
                                  default=str),
             "status": "finished", "started_at": utcnow(), "finished_at": utcnow(),
-            "last_step": int(rows["step"].max()) if len(rows) else 0, "initial_run": None,
-            "steps": int(rows["step"].max()) if len(rows) else 0,
+            "last_step": last, "initial_run": initial_probe, "steps": last,
         }]))
         ws.write("history", rows)
+        if final_probe:  # the final checkpoint's pass@1, as this run's eval at its last step
+            ws.execute("INSERT INTO evals SELECT ?, ?, example_id, n, n_correct, n_timeout, n_error, temperature "
+                       "FROM evals WHERE run_id = ? AND step = 0", [run_id, last, final_probe])
         if keep_completions and matched["completion"].notna().any():
             kept = matched[matched["completion"].notna()].copy()
             kept["sample_index"] = kept.groupby(["step", "example_id"]).cumcount()
