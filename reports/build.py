@@ -22,10 +22,10 @@ from curator.reports.render import label_classes, render
 
 SECTION_TITLES = {
     "overview": "Overview", "labels": "Labels", "dynamics": "Learning dynamics", "gradsim": "Gradient similarity",
-    "reasoning": "Reasoning quality", "examples": "Examples", "exports": "Exports",
+    "reasoning": "Reasoning quality", "predictions": "Predictions", "examples": "Examples", "exports": "Exports",
 }
 FIGURES = ("label_counts", "pass_scatter", "reward_by_label", "reward_by_run", "data_map", "gradsim_box",
-           "gradsim_heatmap", "reasoning_scores", "reasoning_box", "reasoning_steps")
+           "gradsim_heatmap", "reasoning_scores", "reasoning_box", "reasoning_steps", "predicted_counts")
 
 
 @dataclass
@@ -42,11 +42,12 @@ def collect(ws, config: ReportConfig) -> dict:
     info = data.label_set(r, config)
     return {
         "label_set": info,
-        "overview": data.overview(r, config) if r.filled("examples") or r.filled("datasets") else None,
+        "overview": data.overview(r, config, info) if r.filled("examples") or r.filled("datasets") else None,
         "labels": data.labels(r, config, info),
         "dynamics": data.dynamics(r, config, info),
         "gradsim": data.gradsim(r, config, info),
         "reasoning": data.reasoning(r, config, info),
+        "predictions": data.predictions(r, config, info),
         "examples": data.examples(r, config, info),
         "exports": data.exports(r, config),
     }
@@ -63,6 +64,9 @@ def draw(sections: dict) -> tuple[dict[str, str], dict[str, str]]:
         labels_seen |= {b.label for b in sections["gradsim"].boxes} | set(sections["gradsim"].groups)
     if sections["reasoning"]:
         labels_seen |= {b.label for b in sections["reasoning"].boxes} | set(sections["reasoning"].over_steps)
+    if sections["predictions"]:
+        labels_seen |= {c["label"] for c in sections["predictions"].counts}
+        labels_seen |= {row["label"] for row in sections["predictions"].per_label}
     if sections["examples"]:
         labels_seen |= {g[0] for g in sections["examples"].groups}
     colours = colour_map(labels_seen)
@@ -86,6 +90,8 @@ def draw(sections: dict) -> tuple[dict[str, str], dict[str, str]]:
             out["reasoning_scores"] = figures.reasoning_scores(d, colours)
         if d.over_steps:
             out["reasoning_steps"] = figures.reasoning_steps(d, colours)
+    if (d := sections["predictions"]) is not None and d.counts:
+        out["predicted_counts"] = figures.predicted_counts(d, colours)
     return out, colours
 
 
@@ -104,10 +110,11 @@ def render_report(ws, config: ReportConfig) -> tuple[str, list[str]]:
         "as_of": ov.as_of if ov else "",
         "sections": [(s, SECTION_TITLES[s]) for s in present],
         "findings": glance.findings(ov, sections["labels"], sections["dynamics"], sections["gradsim"],
-                                    sections["reasoning"], sections["exports"]),
+                                    sections["reasoning"], sections["exports"], sections["predictions"]),
         "label_class": label_classes(colours), "meanings": LABEL_MEANINGS,
         "top_n": config.top_n, "rollouts_per_example": config.rollouts_per_example, "limit": config.max_text_chars,
-        "min_judged": data.MIN_JUDGED,
+        "min_judged": data.MIN_JUDGED, "likely": data.LIKELY,
+        "confident_per_label": data.CONFIDENT_PER_LABEL,
     }
     return render(context, figs), present
 

@@ -144,9 +144,11 @@ class OverviewData:
     settings: list[tuple[str, str]]  # key settings shared by the train runs, or "varies"
     totals: list[tuple[str, int]]
     as_of: str  # the newest timestamp in the workspace (not the time of rendering: renders stay identical)
+    imports: list[dict] = field(default_factory=list)  # runs read from another trainer's logs (kind 'import')
+    n_imports: int = 0
 
 
-def overview(r: Reader, config: ReportConfig) -> OverviewData:
+def overview(r: Reader, config: ReportConfig, info: LabelSetInfo | None = None) -> OverviewData:
     datasets = []
     if "datasets" in r.tables:
         for (name, source, split, revision, mapping, n_rows, n_kept, n_q, last) in r.sql(
@@ -170,6 +172,7 @@ def overview(r: Reader, config: ReportConfig) -> OverviewData:
             text, full = cut(raw, 240)
             quarantine.append({"reason": reason, "n": n, "example": text, "cut": full})
     runs, settings, n_runs = [], [], 0
+    imports, n_imports = [], 0
     if r.filled("runs"):
         n_runs = r.one("SELECT count(*) FROM runs")
         cols = {c[0] for c in r.sql("SELECT column_name FROM information_schema.columns WHERE table_name = 'runs'")}
@@ -189,23 +192,65 @@ def overview(r: Reader, config: ReportConfig) -> OverviewData:
             vals = sorted({show_value(_dig(c, key)) for c in configs} - {""})
             if vals:
                 settings.append((name, vals[0] if len(vals) == 1 else "varies: " + ", ".join(vals[:4])))
+        imports, n_imports = imported_runs(r, cols, info)
     totals = []
     for table, what in (("examples", "examples"), ("quarantine", "quarantined rows"), ("runs", "runs"),
                         ("history", "history rows (example x step)"), ("evals", "eval rows"),
                         ("rollouts", "stored rollouts"), ("label_sets", "label sets"),
                         ("gradsim", "gradient-similarity rows"), ("judgments", "judgments"),
+                        ("prediction_sets", "prediction sets"), ("predictions", "predicted labels"),
                         ("exports", "exports")):
         if table in r.tables:
             totals.append((what, int(r.one(f'SELECT count(*) FROM "{table}"'))))
     stamps = []
     for table, col in (("datasets", "last_ingested_at"), ("runs", "started_at"), ("runs", "finished_at"),
                        ("label_sets", "created_at"), ("judgments", "created_at"), ("exports", "created_at"),
-                       ("gradient_configs", "created_at")):
+                       ("gradient_configs", "created_at"), ("prediction_sets", "created_at")):
         if table in r.tables:
             stamps.append(r.one(f"SELECT max({col}) FROM {table}"))
     stamps = [s for s in stamps if s is not None]
     return OverviewData(datasets, int(n_examples or 0), int(n_q or 0), quarantine, runs, int(n_runs or 0), settings,
-                        totals, str(max(stamps))[:19] if stamps else "")
+                        totals, str(max(stamps))[:19] if stamps else "", imports, n_imports)
+
+
+MAX_IMPORTS = 30  # imported runs listed
+MAX_WARNINGS = 20  # warnings listed per imported run
+
+
+def imported_runs(r: Reader, run_cols: set[str], info: LabelSetInfo | None) -> tuple[list[dict], int]:
+    """Runs read from another trainer's logs: importer, source, what their history holds, links, warnings."""
+    n = int(r.one("SELECT count(*) FROM runs WHERE kind = 'import'") or 0)
+    if not n:
+        return [], 0
+    initial = "initial_run" if "initial_run" in run_cols else "NULL AS initial_run"
+    rows = r.sql(f"SELECT run_id, backend, model, config, {initial} FROM runs WHERE kind = 'import' "
+                 f"ORDER BY run_id LIMIT {MAX_IMPORTS}")
+    seen = {}
+    if r.filled("history"):
+        for run, steps, last, n_ex, n_done in r.sql(
+                "SELECT run_id, count(DISTINCT step), max(step), count(DISTINCT example_id), sum(n) FROM history "
+                "WHERE run_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY run_id ORDER BY run_id",
+                [[x[0] for x in rows]]):
+            seen[run] = (int(steps), int(last), int(n_ex), int(n_done or 0))
+    labelled = set(info.run_ids) if info else set()
+    out = []
+    for run_id, backend, model, cfg, initial_run in rows:
+        c = _json(cfg, {})
+        c = c if isinstance(c, dict) else {}
+        source, source_cut = cut(show_value(c.get("source")), 200)
+        warnings = c.get("warnings") if isinstance(c.get("warnings"), list) else []
+        shown = []
+        for w in warnings[:MAX_WARNINGS]:
+            text, full = cut(show_value(w), 400)
+            shown.append(text + ("\u2026" if full else ""))
+        final = c.get("final_probe")
+        steps, last, n_ex, n_done = seen.get(run_id, (0, None, 0, 0))
+        out.append({"run_id": run_id, "importer": backend or show_value(c.get("importer")), "model": model or "",
+                    "source": source, "source_cut": source_cut, "steps": steps, "last_step": last,
+                    "examples": n_ex, "completions": n_done, "initial": initial_run or "",
+                    "final": show_value(final) if final else "", "labelled": run_id in labelled,
+                    "n_warnings": len(warnings), "warnings": shown})
+    return out, n
 
 
 # -- labels --------------------------------------------------------------------------------------
@@ -289,6 +334,8 @@ class DynamicsData:
     window: int  # steps in the moving-average window (1: no smoothing)
     n_steps: int
     datamap: ScatterData | None
+    imported: list[str] = field(default_factory=list)  # shown runs read from another trainer's logs
+    labelled_imports: list[str] = field(default_factory=list)  # of which in the label set (in by_label too)
 
 
 def _bin(n_steps: int, max_points: int) -> int:
@@ -328,7 +375,15 @@ def dynamics(r: Reader, config: ReportConfig, info: LabelSetInfo | None) -> Dyna
                 f"GROUP BY l.label, h.step // {b} ORDER BY l.label, h.step // {b}", [info.label_set, runs]):
             by_label.setdefault(lab, []).append((float(x), float(y), int(n)))
     run_ids = [x[0] for x in r.sql("SELECT DISTINCT run_id FROM history ORDER BY 1")]
-    shown = run_ids[: config.max_runs]
+    # the label set's runs first (curator-trained or imported alike), then the others by id
+    with_history = set(run_ids)
+    preferred = [x for x in dict.fromkeys(info.run_ids if info else []) if x in with_history]
+    first = set(preferred)
+    shown = (preferred + [x for x in run_ids if x not in first])[: config.max_runs]
+    imports: set[str] = set()
+    if "runs" in r.tables:
+        imports = {x[0] for x in r.sql("SELECT run_id FROM runs WHERE kind = 'import' AND run_id IN "
+                                       "(SELECT unnest(?::VARCHAR[]))", [run_ids])}
     by_run: dict[str, list] = {}
     for run, x, y, n in r.sql(
             f"SELECT run_id, (min(step) + max(step)) / 2.0, avg(n_correct::DOUBLE / n), count(*) FROM history "
@@ -345,7 +400,9 @@ def dynamics(r: Reader, config: ReportConfig, info: LabelSetInfo | None) -> Dyna
                  "JOIN labels l ON l.label_set = s.label_set AND l.example_id = s.example_id WHERE s.label_set = ?")
         dm = scatter_points(r, query, [info.label_set], config.max_points)
         datamap = dm if dm.n_examples else None
-    return DynamicsData(by_label, by_run, len(run_ids), b, (2 * half + 1) * b, n_steps, datamap)
+    labelled_imports = sorted(x for x in preferred if x in imports) if by_label else []
+    return DynamicsData(by_label, by_run, len(run_ids), b, (2 * half + 1) * b, n_steps, datamap,
+                        sorted(x for x in by_run if x in imports), labelled_imports)
 
 
 # -- gradient similarity -----------------------------------------------------------------------------
@@ -646,6 +703,211 @@ def examples(r: Reader, config: ReportConfig, info: LabelSetInfo | None) -> Exam
         what = TELLING.get(lab, OTHER_TELLING)[0]
         groups.append((lab, what, int(group_sizes.get(lab, 0)), by_label[lab]))
     return ExamplesData(groups, chosen_j)
+
+
+# -- predictions -------------------------------------------------------------------------------------------
+
+CONFIDENT_PER_LABEL = 3  # most confident predictions shown per predicted label
+LIKELY = 0.5  # a label's probability at which an example counts as "likely" that label
+MAX_LISTED = 60  # features, left-out features, warnings and notes listed
+
+
+def _number(v) -> float | None:
+    """A finite number from stored JSON, or None (a string, a bool, NaN, garbage)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        return None
+    return float(v)
+
+
+def _count(v) -> int | None:
+    f = _number(v)
+    return None if f is None else int(f)
+
+
+def _interval(v) -> tuple[float, float] | None:
+    if isinstance(v, (list, tuple)) and len(v) == 2:
+        lo, hi = _number(v[0]), _number(v[1])
+        if lo is not None and hi is not None:
+            return lo, hi
+    return None
+
+
+def _texts(v, limit: int = 600) -> list[str]:
+    items = v if isinstance(v, list) else ([] if v in (None, "") else [v])
+    out = []
+    for x in items[:MAX_LISTED]:
+        text, full = cut(show_value(x), limit)
+        out.append(text + ("\u2026" if full else ""))
+    return out
+
+
+def _pointer(column: str) -> str:
+    """SQL for a JSON pointer to the key held in `column` ('/' and '~' escaped), so any label name is safe."""
+    return f"'/' || replace(replace({column}, '~', '~0'), '/', '~1')"
+
+
+@dataclass
+class Confident:
+    example_id: str
+    dataset: str
+    prompt: str
+    prompt_cut: int | None
+    probability: float | None  # of its predicted label
+    pass1: float | None  # the probe's pass@1 (step-0 eval), when an eval has the example
+    probe_correct: int | None
+    probe_n: int | None
+    probe_run: str
+
+
+@dataclass
+class PredictionsData:
+    prediction_set: str
+    n_sets: int  # prediction sets in the workspace (the latest is shown)
+    created_at: str
+    label_set: str  # the labels learned
+    same_label_set: bool  # ... are the label set this report shows
+    train_runs: list[str]  # when the labels were computed over chosen train runs only
+    reference_label_set: str | None
+    probe_run: str  # whose step-0 eval gave the labelled examples' features
+    apply_runs: list[str]  # probes of the unlabelled examples
+    model: str
+    n_labelled: int | None
+    n_cv: int | None
+    folds: int | None
+    n_holdout: int
+    per_label: list[dict]  # label, n, auroc, ci, not_easy, holdout_*, reference_* (see predict.LabelMetrics)
+    has_not_easy: bool
+    has_holdout: bool
+    has_reference: bool
+    macro_auroc: float | None
+    accuracy: float | None
+    holdout_macro_auroc: float | None
+    holdout_accuracy: float | None
+    reference_macro_auroc: float | None
+    reference_accuracy: float | None
+    reference_agreement: float | None
+    warnings: list[str]
+    notes: list[str]
+    features: list[str]
+    n_features: int
+    not_used: list[tuple[str, str]]
+    n_predicted: int
+    counts: list[dict]  # label, predicted (most probable), share, likely (probability >= LIKELY), mean probability
+    datasets: list[tuple[str, int]]  # dataset of the predicted examples, count
+    confident: list[tuple[str, int, list[Confident]]]  # predicted label, examples predicted so, the most confident
+
+
+def predictions(r: Reader, config: ReportConfig, info: LabelSetInfo | None) -> PredictionsData | None:
+    """The latest prediction set: how well the labels were learned, and what it predicts for unlabelled data."""
+    if not r.filled("prediction_sets"):
+        return None
+    n_sets = int(r.one("SELECT count(*) FROM prediction_sets") or 0)
+    ps, ls, probe, cfg, metrics, created = r.sql(
+        "SELECT prediction_set, label_set, probe_run, config, metrics, created_at FROM prediction_sets "
+        "ORDER BY created_at DESC, prediction_set LIMIT 1")[0]
+    m = _json(metrics, {})
+    m = m if isinstance(m, dict) else {}
+    c = _json(cfg, {})
+    c = c if isinstance(c, dict) else {}
+    per_label = []
+    for x in m.get("per_label") if isinstance(m.get("per_label"), list) else []:
+        if not isinstance(x, dict):
+            continue
+        row = {"label": show_value(x.get("label"))[:80], "n": _count(x.get("n"))}
+        for prefix in ("", "holdout_", "reference_"):
+            row[prefix + "auroc"] = _number(x.get(prefix + "auroc"))
+            row[prefix + "ci"] = _interval(x.get(prefix + "ci"))
+            row[prefix + "not_easy"] = _number(x.get(prefix + "auroc_not_easy"))
+            if prefix:
+                row[prefix + "n"] = _count(x.get(prefix + "n")) or 0
+        per_label.append(row)
+    rank = {lab: i for i, lab in enumerate(order_labels(row["label"] for row in per_label))}
+    per_label.sort(key=lambda row: (rank[row["label"]], row["label"]))
+    n_holdout = _count(m.get("n_holdout")) or 0
+    reference = m.get("reference_label_set")
+    has_reference = bool(reference) or any(row["reference_auroc"] is not None for row in per_label)
+    not_used = m.get("not_used") if isinstance(m.get("not_used"), dict) else {}
+    features = m.get("features") if isinstance(m.get("features"), list) else []
+    apply_runs = [show_value(x) for x in m.get("apply_runs") or [] if isinstance(x, str)] \
+        if isinstance(m.get("apply_runs"), list) else []
+
+    # what it predicts: counts per most probable label, and per label how many are at least LIKELY that label
+    n_predicted = int(r.one("SELECT count(*) FROM predictions WHERE prediction_set = ?", [ps]) or 0) \
+        if "predictions" in r.tables else 0
+    counts, datasets, confident = [], [], []
+    if n_predicted:
+        top = dict(r.sql("SELECT predicted_label, count(*) FROM predictions WHERE prediction_set = ? GROUP BY 1",
+                         [ps]))
+        # the labels with a probability: the model's classes (every row of a set has the same keys)
+        keys = {str(x) for x in m.get("classes") if isinstance(x, str)} if isinstance(m.get("classes"), list) \
+            else set()
+        keys |= set(r.one("SELECT json_keys(probabilities) FROM predictions WHERE prediction_set = ? "
+                          "ORDER BY example_id LIMIT 1", [ps]) or [])
+        keys = sorted(keys | set(top))
+        paths = ["/" + k.replace("~", "~0").replace("/", "~1") for k in keys]
+        stats = {keys[i - 1]: (int(n), mean) for i, n, mean in r.sql(
+            f"SELECT i, count(*) FILTER (WHERE TRY_CAST(v[i] AS DOUBLE) >= {LIKELY}), "
+            f"avg(TRY_CAST(v[i] AS DOUBLE)) FROM (SELECT json_extract(probabilities, ?::VARCHAR[]) AS v "
+            f"FROM predictions WHERE prediction_set = ?), range(1, {len(keys) + 1}) t(i) GROUP BY i", [paths, ps])}
+        for lab in order_labels(keys):
+            likely, mean = stats.get(lab, (0, None))
+            counts.append({"label": lab, "predicted": int(top.get(lab, 0)), "share": top.get(lab, 0) / n_predicted,
+                           "likely": likely, "mean": mean})
+        if "examples" in r.tables:
+            datasets = [(str(d), int(n)) for d, n in r.sql(
+                "SELECT coalesce(e.dataset, '(not in examples)'), count(*) AS n FROM predictions p "
+                "LEFT JOIN examples e ON e.example_id = p.example_id WHERE p.prediction_set = ? "
+                "GROUP BY 1 ORDER BY n DESC, 1 LIMIT 8", [ps])]
+            e_cols, e_join = "e.dataset, e.prompt", "LEFT JOIN examples e ON e.example_id = x.example_id"
+        else:
+            e_cols, e_join = "NULL AS dataset, NULL AS prompt", ""
+        rows = r.sql(
+            f"SELECT x.predicted_label, x.example_id, x.prob, {e_cols} FROM (SELECT *, row_number() OVER "
+            f"(PARTITION BY predicted_label ORDER BY prob DESC NULLS LAST, md5(example_id), example_id) AS rk FROM "
+            f"(SELECT example_id, predicted_label, TRY_CAST(json_extract(probabilities, {_pointer('predicted_label')}) "
+            f"AS DOUBLE) AS prob FROM predictions WHERE prediction_set = ?)) x {e_join} "
+            f"WHERE x.rk <= {CONFIDENT_PER_LABEL} ORDER BY x.predicted_label, x.rk", [ps])
+        probes = {}
+        if rows and "evals" in r.tables:
+            ids = [row[1] for row in rows]
+            kind = ("LEFT JOIN runs r ON r.run_id = v.run_id", "r.kind = 'probe'", "r.finished_at DESC NULLS LAST, ") \
+                if "runs" in r.tables else ("", "false", "")
+            for eid, run, n, k in r.sql(
+                    f"SELECT v.example_id, v.run_id, v.n, v.n_correct FROM evals v {kind[0]} WHERE v.step = 0 "
+                    f"AND v.n > 0 AND (v.run_id = ? OR {kind[1]}) AND v.example_id IN (SELECT unnest(?::VARCHAR[])) "
+                    f"ORDER BY v.example_id, v.run_id = ? DESC, coalesce(list_position(?::VARCHAR[], v.run_id), "
+                    f"1000000), {kind[2]}v.run_id", [probe, ids, probe, apply_runs]):
+                probes.setdefault(eid, (run, int(n), int(k)))
+        by_label: dict[str, list[Confident]] = {}
+        for lab, eid, prob, dataset, prompt in rows:
+            text, full = cut(prompt, 240) if prompt is not None else ("", None)
+            run, n, k = probes.get(eid, ("", None, None))
+            by_label.setdefault(lab, []).append(Confident(
+                eid, "" if dataset is None else str(dataset), text, full, prob, k / n if n else None, k, n, run))
+        confident = [(lab, int(top.get(lab, 0)), by_label[lab]) for lab in order_labels(by_label)]
+
+    model = show_value(m.get("model") or c.get("model"))
+    folds = _count(m.get("folds")) if m.get("folds") is not None else _count(c.get("folds"))
+    train_runs = m.get("train_runs") if isinstance(m.get("train_runs"), list) else []
+    return PredictionsData(
+        prediction_set=str(ps), n_sets=n_sets, created_at=str(created)[:19], label_set=str(ls),
+        same_label_set=info is not None and info.label_set == ls, train_runs=[show_value(x) for x in train_runs],
+        reference_label_set=show_value(reference) if reference else None, probe_run=str(probe),
+        apply_runs=apply_runs[:MAX_LISTED],
+        model=model, n_labelled=_count(m.get("n_labelled")), n_cv=_count(m.get("n_cv")), folds=folds,
+        n_holdout=n_holdout, per_label=per_label, has_not_easy=any(row["not_easy"] is not None for row in per_label),
+        has_holdout=n_holdout > 0 or any(row["holdout_auroc"] is not None for row in per_label),
+        has_reference=has_reference, macro_auroc=_number(m.get("macro_auroc")), accuracy=_number(m.get("accuracy")),
+        holdout_macro_auroc=_number(m.get("holdout_macro_auroc")),
+        holdout_accuracy=_number(m.get("holdout_accuracy")),
+        reference_macro_auroc=_number(m.get("reference_macro_auroc")),
+        reference_accuracy=_number(m.get("reference_accuracy")),
+        reference_agreement=_number(m.get("reference_agreement")),
+        warnings=_texts(m.get("warnings")), notes=_texts(m.get("notes")),
+        features=[cut(show_value(x), 80)[0] for x in features[:MAX_LISTED]], n_features=len(features),
+        not_used=[(cut(show_value(k), 120)[0], cut(show_value(v), 300)[0])
+                  for k, v in list(not_used.items())[:MAX_LISTED]],
+        n_predicted=n_predicted, counts=counts, datasets=datasets, confident=confident)
 
 
 # -- exports ------------------------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 
 from curator.reports import svg
-from curator.reports.data import (BoxStats, DynamicsData, GradsimData, LabelsData, ReasoningData, ScatterData)
+from curator.reports.data import (BoxStats, DynamicsData, GradsimData, LabelsData, PredictionsData, ReasoningData,
+                                  ScatterData)
 from curator.reports.palette import SCORE_COLOURS, dash, order_labels
 
 def _x_range(lines) -> tuple[float, float]:
@@ -130,3 +131,10 @@ def reasoning_steps(d: ReasoningData, colours: dict[str, str]) -> str:
     return svg.line_chart(series, x_label="training step of the judged rollout", y_label="mean judge score (0-5)",
                           aria="Mean judge score of correct rollouts over training, per label group", y_range=(0, 5),
                           x_range=_x_range(d.over_steps.values()))
+
+
+def predicted_counts(d: PredictionsData, colours: dict[str, str]) -> str:
+    bars = [svg.Bar(c["label"], colours[c["label"]], c["predicted"], f"{c['predicted']:,} ({c['share']:.0%})")
+            for c in d.counts]
+    return svg.hbars(bars, value_label="unlabelled examples, by their most probable label",
+                     aria=f"Predicted labels of {d.n_predicted:,} unlabelled examples (prediction set {d.prediction_set})")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from curator.reports.data import LIKELY
+
 WARN_QUARANTINE = 0.05  # share of source rows quarantined
 WARN_EASY = 0.40  # share of examples easy from the start
 WARN_NEVER = 0.10  # share never solved
@@ -22,7 +24,36 @@ class Finding:
     text: str  # the rest of the sentence
 
 
-def findings(overview, labels, dynamics, gradsim, reasoning, exports) -> list[Finding]:
+def _name(label: str) -> str:
+    return label.replace("_", " ")
+
+
+def _prediction_finding(p) -> Finding:
+    """What a prediction set says about unlabelled data, and how far to trust it, in one sentence."""
+    cv = (f"cross-validated macro AUROC {p.macro_auroc:.3f}" if p.macro_auroc is not None
+          else "no cross-validated AUROC")
+    learned = f"{cv} on {p.n_labelled:,} labelled examples" if p.n_labelled is not None else cv
+    hard = {row["label"]: row["not_easy"] for row in p.per_label if row["not_easy"] is not None}
+    if "unlearnable" in hard:
+        learned += f", {hard['unlearnable']:.2f} for unlearnable among the examples that are not easy"
+    warned = f" The predictor warns: {p.warnings[0]}" + ("" if p.warnings[0].endswith(".") else ".") \
+        if p.warnings else ""
+    level = "warn" if p.warnings else "info"
+    if not p.n_predicted:
+        return Finding(level, "Label predictor", f"{p.prediction_set}: {learned}. No probed example is without a "
+                                                 "label, so nothing was predicted; probe new data, then run "
+                                                 "curator predict." + warned)
+    by = {c["label"]: c for c in p.counts}
+    likely = [f"{by[lab]['likely']:,} likely {_name(lab)}" for lab in ("unlearnable", "never_solved") if lab in by]
+    text = " and ".join(likely) + f" (probability \u2265 {LIKELY:g}); " if likely else ""
+    text += "by the most probable label, " + ", ".join(f"{c['predicted']:,} {_name(c['label'])}" for c in p.counts)
+    text += f". Estimates from the probe alone, not labels: {learned}." + warned
+    n = p.n_predicted
+    return Finding(level, f"{n:,} unlabelled example{'s' if n != 1 else ''} {'have' if n != 1 else 'has'} "
+                          "predicted labels:", text)
+
+
+def findings(overview, labels, dynamics, gradsim, reasoning, exports, predictions=None) -> list[Finding]:
     out: list[Finding] = []
     if overview is not None:
         rows = overview.n_examples + overview.n_quarantined
@@ -89,6 +120,8 @@ def findings(overview, labels, dynamics, gradsim, reasoning, exports) -> list[Fi
                                + ("unlearnable examples reach right answers through weaker reasoning."
                                   if m["unlearnable"] < m["learnable"] - 0.05 else
                                   "no sign of weaker reasoning behind their right answers.")))
+    if predictions is not None:
+        out.append(_prediction_finding(predictions))
     if exports is not None and exports.exports:
         e = exports.exports[0]
         out.append(Finding("info", f"Last export kept {e['n_kept']:,} of {e['n_in']:,}",

@@ -7,11 +7,19 @@ with their history and evals, stored rollouts, labels and scores from the real
 reasoning, and an export with its drops. Everything is drawn from a seeded
 generator, so the same arguments give the same workspace.
 
+Beside them, by default: an `import` run (another trainer's history, linked to
+the probe, with importer warnings), and a prediction set learned from the
+labels (metrics in the shape `curator predict` stores, built from its own
+dataclasses) with predicted labels for a second, separately probed dataset of
+`n_new` unlabelled examples.
+
 `xss` (a string) is appended to, or used as, every free-text field: dataset
 name, source, mapping column names, meta keys and values, prompts, answers,
 solutions, some example ids, run ids' model names and config values, judge
 model, rationales, completions, gradient config, export destination and
-formats, drop reasons, quarantine reasons and raw rows.
+formats, drop reasons, quarantine reasons and raw rows, the import's importer
+name, source and warnings, and the prediction set's model, reference label
+set, warnings, notes and feature names.
 """
 
 from __future__ import annotations
@@ -44,11 +52,14 @@ TYPE_P = (0.35, 0.12, 0.25, 0.13, 0.15)
 
 def build_workspace(path: str | Path, n_examples: int = 384, n_steps: int = 60, n_runs: int = 3,
                     prompts_per_step: int = 16, group_size: int = 8, eval_n: int = 32, xss: str = "",
-                    seed: int = 0, judge_share: float = 1.0, tables: str = "all", keep: int | None = None) -> Path:
+                    seed: int = 0, judge_share: float = 1.0, tables: str = "all", keep: int | None = None,
+                    imported: bool = True, predict: bool = True, n_new: int | None = None) -> Path:
     """Write the workspace and return its path.
 
     tables: "all", or "examples" for a workspace with only datasets / examples / quarantine.
     keep: rollouts stored per training step, correct and incorrect each (default: a handful).
+    imported: add an `import` run (half as many steps, linked to the probe, two importer warnings).
+    predict: add a prediction set; n_new: unlabelled examples it predicts (default n_examples, 0: none).
     """
     from curator.analysis.labels import LabelConfig, label
     from curator.store import Workspace
@@ -204,5 +215,149 @@ def build_workspace(path: str | Path, n_examples: int = 384, n_steps: int = 60, 
         ws.write("export_drops", pd.DataFrame({
             "export_id": "x-0000000001", "example_id": dropped.example_id,
             "reason": [f"label {lab_}{x}" for lab_ in dropped.label]}))
+        if imported:
+            add_import(ws, rng, ids, p0, n_steps=max(2, n_steps // 2), prompts_per_step=prompts_per_step,
+                       group_size=group_size, probe=probe, xss=x)
+        if predict:
+            add_predictions(ws, rng, labs, ls, probe, n_examples if n_new is None else n_new, eval_n=eval_n,
+                            xss=x)
         ws.checkpoint()
     return path
+
+
+def add_import(ws, rng, ids: list[str], p0: np.ndarray, *, n_steps: int, prompts_per_step: int, group_size: int,
+               probe: str, xss: str = "") -> str:
+    """An `import` run as `curator import` writes it: history only, importer as backend, config with the
+    source and the importer's warnings, linked to the initial probe (no final probe: not labelled)."""
+    x = xss
+    run_id = "import-verl-" + "a" * 10
+    n = len(ids)
+    n_draw = min(prompts_per_step, n)
+    hist = []
+    for step in range(1, n_steps + 1):
+        if step % 7 == 3:  # a step the trainer's dynamic sampling filtered: nothing logged
+            continue
+        drawn = rng.choice(n, n_draw, replace=False)
+        p = np.clip(p0[drawn] + 0.15 * step / n_steps, 0, 1)
+        c = rng.binomial(group_size, p)
+        hist.append(pd.DataFrame({
+            "run_id": run_id, "step": step, "example_id": [ids[i] for i in drawn], "n": group_size, "n_correct": c,
+            "n_timeout": 0, "n_error": 0, "mean_length": rng.uniform(10, 30, n_draw), "clip_frac_correct": np.nan,
+            "clip_frac_incorrect": np.nan, "kept": True}))
+    history = pd.concat(hist, ignore_index=True)
+    last = int(history.step.max())
+    warnings = [f"steps 3, 10, 17 have no records: they look filtered by dynamic sampling{x}",
+                f"40 of {len(history) * group_size + 40} records match no example in the workspace (by id or prompt "
+                f"text) and were not imported{x}"]
+    ws.write("runs", pd.DataFrame([{
+        "run_id": run_id, "kind": "import", "model": f"lab-model{x}", "backend": f"verl{x}", "seed": None,
+        "config": json.dumps({"source": f"/data/verl/rollout_data{x}", "importer": f"verl{x}", "warnings": warnings,
+                              "initial_probe": probe, "final_probe": None, "index_key": "index"}),
+        "status": "finished", "started_at": T0 + timedelta(minutes=55), "finished_at": T0 + timedelta(minutes=56),
+        "last_step": last, "initial_run": probe, "steps": last}]))
+    ws.write("history", history)
+    return run_id
+
+
+def add_predictions(ws, rng, labs: pd.DataFrame, ls: str, probe: str, n_new: int, *, eval_n: int = 32,
+                    xss: str = "") -> str:
+    """A prediction set over the labels `labs` of label set `ls` and, for n_new new examples in their own
+    dataset with their own probe run, predicted labels. Metrics are synthetic but in `curator predict`'s own
+    shape (its dataclasses and `metrics_dict`); with fewer than MIN_TRUSTED labelled examples they carry its
+    "too few to trust" warning."""
+    from dataclasses import asdict
+
+    from curator.analysis.predict import MIN_TRUSTED, LabelMetrics, PredictConfig, PredictSummary, metrics_dict
+
+    x = xss
+    ps = "ps-" + "1" * 10
+    created = T0 + timedelta(minutes=45)
+    classes = sorted(labs.label.unique())
+    n_lab = len(labs)
+    holdout = labs.example_id.map(lambda e: hash_share(e) < 0.25).to_numpy()
+    per_label = []
+    for c in classes:
+        n_cv = int(((labs.label == c).to_numpy() & ~holdout).sum())
+        n_ho = int(((labs.label == c).to_numpy() & holdout).sum())
+        if c == "easy":
+            per_label.append(LabelMetrics(c, n_cv, 1.0, (1.0, 1.0), None, n_ho, 1.0, (1.0, 1.0), None, n_ho, 1.0,
+                                          (1.0, 1.0), None))
+            continue
+        a, h, r = (float(v) for v in rng.uniform(0.7, 0.97, 3))
+        ne = [float(v) for v in rng.uniform(0.5, 0.8, 3)]
+        band = lambda v, w: (max(0.0, v - w), min(1.0, v + w))  # noqa: E731
+        per_label.append(LabelMetrics(c, n_cv, a, band(a, 0.04), ne[0], n_ho, h, band(h, 0.08), ne[1], n_ho, r,
+                                      band(r, 0.08), ne[2]))
+    warnings = [f"held-out labels with fewer than 10 examples: learnable (4); their held-out AUROCs rest on a "
+                f"handful of positives{x}"]
+    if n_lab < MIN_TRUSTED:
+        warnings.insert(0, f"too few labelled examples to trust ({n_lab}); the AUROCs below have wide error")
+
+    # the new examples: another dataset, probed on its own (same eval settings), no label
+    kinds = rng.choice(len(TYPES), n_new, p=TYPE_P)
+    names = {"never": "never_solved"}
+    new_ids = [f"new{i:06d}" + (x if x and i % 5 == 2 else "") for i in range(n_new)]
+    a = rng.integers(1, 999, n_new)
+    b = rng.integers(1, 999, n_new)
+    dataset = "lab-eval" + (f" {x}" if x else "")
+    p0 = np.where(kinds == 0, rng.uniform(0.25, 0.95, n_new), np.where(kinds == 3, 0.0, rng.uniform(0, 0.09, n_new)))
+    rows = []
+    if n_new:
+        ws.write("datasets", pd.DataFrame([{
+            "dataset": dataset, "source": f"data/lab/eval.jsonl{x}", "split": "test", "revision": "def456",
+            "mapping": json.dumps({"schema": "generic", "prompt_field": "question", "answer_field": "answer"}),
+            "n_rows": n_new, "n_kept": n_new, "n_quarantined": 0,
+            "first_ingested_at": T0 + timedelta(minutes=42), "last_ingested_at": T0 + timedelta(minutes=42)}]))
+        ws.write("examples", pd.DataFrame({
+            "example_id": new_ids, "dataset": dataset, "row_index": np.arange(n_new),
+            "prompt": [f"{p}*{q}= {x}".strip() for p, q in zip(a, b)],
+            "answer": [f"{p * q}{x}" for p, q in zip(a, b)],
+            "solution": None, "meta": [json.dumps({"bucket": f"mul {TYPES[k]}"}) for k in kinds],
+            "ingested_at": T0 + timedelta(minutes=42)}))
+        probe_new = "probe-new"
+        ws.write("runs", pd.DataFrame([{
+            "run_id": probe_new, "kind": "probe", "model": f"lab-model{x}", "backend": "hf", "seed": None,
+            "config": json.dumps({"eval": {"n": eval_n, "temperature": 0.7}}), "status": "finished",
+            "started_at": T0 + timedelta(minutes=43), "finished_at": T0 + timedelta(minutes=44), "last_step": 0,
+            "initial_run": None, "steps": 0}]))
+        ws.write("evals", pd.DataFrame({"run_id": probe_new, "step": 0, "example_id": new_ids, "n": eval_n,
+                                        "n_correct": rng.binomial(eval_n, p0), "n_timeout": 0, "n_error": 0,
+                                        "temperature": 0.7}))
+        truth = [names.get(TYPES[k], TYPES[k]) for k in kinds]
+        alpha = np.full((n_new, len(classes)), 0.5)
+        for i, t in enumerate(truth):
+            if t in classes:
+                alpha[i, classes.index(t)] += 3.0
+        proba = np.array([rng.dirichlet(row) for row in alpha])
+        rows = pd.DataFrame({
+            "prediction_set": ps, "example_id": new_ids, "predicted_label": np.asarray(classes)[proba.argmax(1)],
+            "probabilities": [json.dumps(dict(zip(classes, map(float, row)))) for row in proba],
+            "created_at": created})
+    predicted = {c: int((rows["predicted_label"] == c).sum()) for c in classes} if n_new else {}
+    summary = PredictSummary(
+        prediction_set=ps, label_set=ls, probe_run=probe, model=f"forest{x}", train_runs=[],
+        reference_label_set=f"ls-reference{x}", n_labelled=n_lab, n_cv=int((~holdout).sum()),
+        n_holdout=int(holdout.sum()), folds=5, classes=classes, per_label=per_label,
+        macro_auroc=float(np.mean([m.auroc for m in per_label])), accuracy=0.78,
+        confusion={t: {q: int(t == q) * 10 for q in classes} for t in classes},
+        holdout_macro_auroc=float(np.mean([m.holdout_auroc for m in per_label])), holdout_accuracy=0.74,
+        reference_macro_auroc=float(np.mean([m.reference_auroc for m in per_label])), reference_accuracy=0.72,
+        reference_agreement=0.9, features=["pass1", "pass1_se", "pass_at_4", "prompt_chars", f"meta.note={x}"],
+        not_used={"history, final evals, training judgments": "they come from training (would leak the label)",
+                  f"meta.{x}": f"text with 384 distinct values, not a category{x}"},
+        warnings=warnings, notes=[f"3 labelled examples have no eval in probe run {probe}; left out{x}"],
+        n_predicted=n_new, predicted=predicted, apply_runs=["probe-new"] if n_new else [])
+    config = asdict(PredictConfig(holdout=True)) | {"train_label_runs": [], "tau": 0.1}
+    ws.write("prediction_sets", pd.DataFrame([{
+        "prediction_set": ps, "label_set": ls, "probe_run": probe, "config": json.dumps(config, default=list),
+        "metrics": json.dumps(metrics_dict(summary)), "created_at": created}]))
+    if n_new:
+        ws.write("predictions", rows)
+    return ps
+
+
+def hash_share(text: str) -> float:
+    """A number in [0, 1) from the text's md5: a deterministic split."""
+    import hashlib
+
+    return int.from_bytes(hashlib.md5(text.encode("utf-8")).digest()[:4], "big") / 2**32

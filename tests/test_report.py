@@ -16,7 +16,7 @@ import pytest
 from conftest import curator_env
 from report_fixtures import XSS, XSS_CORPUS, build_workspace
 
-ALL_SECTIONS = ["overview", "labels", "dynamics", "gradsim", "reasoning", "examples", "exports"]
+ALL_SECTIONS = ["overview", "labels", "dynamics", "gradsim", "reasoning", "predictions", "examples", "exports"]
 TAGS = {  # every element the report may contain; anything else came from data
     "html", "head", "meta", "title", "style", "body", "header", "h1", "h2", "h3", "h4", "p", "span", "nav", "a",
     "main", "section", "ul", "li", "strong", "div", "code", "table", "thead", "tbody", "tr", "th", "td", "button",
@@ -232,6 +232,7 @@ def test_cli_report_writes_the_file_without_importing_torch(xss_report, tmp_path
     (("gradsim", "gradsim_groups"), {"gradsim"}),
     (("history",), {"dynamics"}),
     (("label_sets", "labels", "scores"), {"labels", "examples"}),
+    (("prediction_sets", "predictions"), {"predictions"}),
 ])
 def test_a_section_is_absent_exactly_when_its_tables_are_empty(xss_report, tmp_path, emptied, absent):
     import shutil
@@ -248,3 +249,149 @@ def test_a_section_is_absent_exactly_when_its_tables_are_empty(xss_report, tmp_p
     assert summary.sections == [s for s in ALL_SECTIONS if s not in absent]
     html = (tmp_path / "r.html").read_text(encoding="utf-8")
     assert all(f'id="{s}"' not in html for s in absent)
+
+
+def section(html: str, sid: str) -> str:
+    start = html.index(f'<section id="{sid}"')
+    return html[start: html.index("</section>", start)]
+
+
+def copy_of(ws_path: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    copy = tmp_path / "ws.duckdb"
+    shutil.copyfile(ws_path, copy)
+    return copy
+
+
+def test_predictions_section_shows_what_was_learned_and_predicted(xss_report):
+    import json
+
+    from curator.store import Workspace
+
+    ws_path, _, html = xss_report
+    sec = section(html, "predictions")
+    with Workspace(ws_path, read_only=True) as ws:
+        metrics = json.loads(ws.sql("SELECT metrics FROM prediction_sets").fetchone()[0])
+        counts = dict(ws.sql("SELECT predicted_label, count(*) FROM predictions GROUP BY 1").fetchall())
+        n_pred = ws.sql("SELECT count(*) FROM predictions").fetchone()[0]
+    # what was learned: label set, probe, model, sizes, and every warning, prominently
+    assert metrics["label_set"] in sec and metrics["probe_run"] in sec and "probe-new" in sec
+    assert f"{metrics['folds']}-fold" in sec and f"{metrics['n_holdout']} examples" in sec
+    warn = sec[sec.index('class="callout warn"'):].split("</div>")[0]
+    assert "held-out labels with fewer than 10 examples" in warn
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
+    assert f"positives{escaped}" in warn  # warnings, notes, features, model and prompts: all escaped
+    assert f"left out{escaped}" in sec and f"meta.note={escaped}" in sec and f"forest{escaped}" in sec
+    # per-label AUROC with its interval, the not-easy, held-out and reference columns
+    for m in metrics["per_label"]:
+        assert f"{m['auroc']:.3f} <span class=\"ci\">[{m['ci'][0]:.2f}, {m['ci'][1]:.2f}]</span>" in sec
+        assert f"{m['holdout_auroc']:.3f}" in sec and f"{m['reference_auroc']:.3f}" in sec
+        if m["auroc_not_easy"] is not None:
+            assert f"{m['auroc_not_easy']:.3f}" in sec
+    for name in ("not easy", "AUROC, held out", "AUROC vs reference"):
+        assert f"<button type=\"button\">{name}</button>" in sec
+    # the bar chart of predicted labels, one bar per label with its count, in the labels' palette colours
+    chart = re.search(r'<svg class="chart"[^>]*aria-label="Predicted labels.*?</svg>', sec, re.S).group(0)
+    from curator.reports.palette import LABEL_COLOURS
+
+    for lab, n in counts.items():
+        assert f">{n:,} ({n / n_pred:.0%})</text>" in chart and f'fill="{LABEL_COLOURS[lab]}"' in chart
+    # the most confident predictions: 3 per label, with the probe's pass@1 (k/n) of the new example
+    table = sec[sec.index("<h3>Most confident predictions</h3>"):]
+    rows = re.findall(r"<tr><td><span class=\"chip\">", table)
+    assert len(rows) == 3 * len(counts)
+    assert len(re.findall(r'<span class="ci">\(\d+/32\)</span>', table)) == len(rows)
+    assert table.count(f"= {escaped}") == len(rows)  # each prompt, cut and escaped
+    # one finding at a glance, with the cross-validated macro AUROC
+    glance = section(html, "glance")
+    assert f"{n_pred:,} unlabelled examples have predicted labels:" in glance
+    assert f"cross-validated macro AUROC {metrics['macro_auroc']:.3f}" in glance
+    assert "likely unlearnable" in glance and "not labels" in glance
+
+
+def test_predictions_warn_plainly_about_too_few_labelled_examples(tmp_path):
+    ws_path = build_workspace(tmp_path / "small.duckdb", n_examples=40, n_steps=10, n_runs=2, n_new=12)
+    render(ws_path, tmp_path / "r.html")
+    html = (tmp_path / "r.html").read_text(encoding="utf-8")
+    sec = section(html, "predictions")
+    warn = sec[sec.index('class="callout warn"'):].split("</div>")[0]
+    assert "too few labelled examples to trust (40)" in warn
+    assert "The predictor warns: too few labelled examples to trust (40)" in section(html, "glance")
+    assert '<li class="warn"><strong>12 unlabelled examples have predicted labels:' in html
+
+
+def test_prediction_set_without_predictions_or_held_out_part(xss_report, tmp_path):
+    import json
+
+    from curator.store import Workspace
+
+    ws_path, _, _ = xss_report
+    copy = copy_of(ws_path, tmp_path)
+    with Workspace(copy) as ws:
+        ws.execute("DELETE FROM predictions")
+        m = json.loads(ws.sql("SELECT metrics FROM prediction_sets").fetchone()[0])
+        m["n_holdout"], m["reference_label_set"] = 0, None
+        for row in m["per_label"]:
+            for k in ("holdout_auroc", "holdout_ci", "reference_auroc", "reference_ci"):
+                row[k] = None
+        ws.execute("UPDATE prediction_sets SET metrics = ?", [json.dumps(m)])
+    summary = render(copy, tmp_path / "r.html")
+    assert "predictions" in summary.sections
+    html = (tmp_path / "r.html").read_text(encoding="utf-8")
+    sec = section(html, "predictions")
+    assert "Nothing to predict" in sec and "<svg" not in sec and "Most confident" not in sec
+    assert "AUROC, held out" not in sec and "AUROC vs reference" not in sec and "not easy" in sec
+    assert "nothing was predicted" in section(html, "glance")
+
+
+def test_imported_runs_show_importer_source_links_and_warnings(xss_report):
+    import json
+
+    from curator.store import Workspace
+
+    ws_path, _, html = xss_report
+    with Workspace(ws_path, read_only=True) as ws:
+        run_id, cfg = ws.sql("SELECT run_id, config FROM runs WHERE kind = 'import'").fetchone()
+        steps, n_ex = ws.sql("SELECT count(DISTINCT step), count(DISTINCT example_id) FROM history WHERE run_id = ?",
+                             [run_id]).fetchone()
+    cfg = json.loads(cfg)
+    ov = section(html, "overview")
+    table = ov[ov.index("<h3>Imported runs</h3>"):]
+    table = table[: table.index("</table>")]
+    assert run_id in table and "initial <span class=\"mono\">probe-initial</span>" in table
+    assert f'<td class="num">{steps:,}<div class="ci">' in table and f'<td class="num">{n_ex:,}</td>' in table
+    assert "/data/verl/rollout_data&lt;script&gt;" in table and "cut; " in table  # the long source is cut
+    assert "verl&lt;script&gt;alert(1)&lt;/script&gt;" in table  # the importer (backend), escaped
+    details = table[table.index('<details class="warnings">'):]
+    assert f"<summary>{len(cfg['warnings'])} importer warnings</summary>" in details
+    assert details.count("<li>") == len(cfg["warnings"]) and "look filtered by dynamic sampling&lt;script&gt;" in details
+
+
+def test_dynamics_include_imported_runs_of_the_label_set(xss_report, tmp_path):
+    import json
+
+    from curator.reports import data
+    from curator.reports.config import ReportConfig
+    from curator.store import Workspace
+
+    ws_path, _, html = xss_report
+    dyn = section(html, "dynamics")
+    assert "Imported from another trainer" in dyn and "import-verl-" in dyn and "(imported:" not in dyn
+    copy = copy_of(ws_path, tmp_path)
+    with Workspace(copy) as ws:
+        run_id = ws.sql("SELECT run_id FROM runs WHERE kind = 'import'").fetchone()[0]
+        runs = json.loads(ws.sql("SELECT run_ids FROM label_sets").fetchone()[0])
+        ws.execute("UPDATE label_sets SET run_ids = ?", [json.dumps(runs + [run_id])])
+    config = ReportConfig(max_runs=1)
+    with Workspace(ws_path, read_only=True) as ws:
+        r = data.Reader(ws)
+        before = data.dynamics(r, config, data.label_set(r, config))
+    with Workspace(copy, read_only=True) as ws:
+        r = data.Reader(ws)
+        after = data.dynamics(r, config, data.label_set(r, config))
+    assert before.labelled_imports == [] and after.labelled_imports == [run_id]
+    assert before.by_label != after.by_label  # its history counts in the label groups' reward
+    assert list(before.by_run) == [runs[0]] and list(after.by_run) == [runs[0]]  # the label set's runs first
+    render(copy, tmp_path / "r.html")
+    assert f'(imported: <span class="mono">{run_id}</span>)' in section((tmp_path / "r.html").read_text(), "dynamics")

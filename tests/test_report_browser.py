@@ -21,7 +21,7 @@ from report_fixtures import XSS, build_workspace
 CHROMIUM = Path(os.environ.get("CURATOR_CHROMIUM", "/usr/bin/chromium"))
 CHROMEDRIVER = Path(os.environ.get("CURATOR_CHROMEDRIVER", "/usr/bin/chromedriver"))
 ARTIFACTS = REPO / "test-artifacts"
-SECTIONS = ["glance", "overview", "labels", "dynamics", "gradsim", "reasoning", "examples", "exports"]
+SECTIONS = ["glance", "overview", "labels", "dynamics", "gradsim", "reasoning", "predictions", "examples", "exports"]
 
 
 def _require_browser():
@@ -113,6 +113,14 @@ def test_report_renders_in_headless_chromium_offline(report_file, tmp_path):
             " const b = s.getBoundingClientRect(); return [b.width, b.height]; })")
         assert len(boxes) >= 9
         assert all(w > 50 and h > 50 for w, h in boxes), boxes
+
+        # the predictions' warnings are on screen, and an imported run's warnings open from their summary
+        assert driver.find_element(By.CSS_SELECTOR, "#predictions .callout.warn").is_displayed()
+        assert len(driver.find_elements(By.CSS_SELECTOR, "#predictions table.sortable tbody tr")) >= 15
+        warnings = driver.find_element(By.CSS_SELECTOR, "#overview table.imports details.warnings")
+        assert not warnings.find_element(By.TAG_NAME, "li").is_displayed()
+        warnings.find_element(By.TAG_NAME, "summary").click()
+        assert warnings.find_element(By.TAG_NAME, "li").is_displayed()
 
         # no script ran but ours: no alert, no injected element
         with pytest.raises(NoAlertPresentException):
