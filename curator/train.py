@@ -135,11 +135,37 @@ def _runs_dir(ws: Workspace, config: TrainConfig) -> Path:
     return Path(config.runs_dir) if config.runs_dir else ws.path.with_name(ws.path.name + ".runs")
 
 
+def model_fingerprint(model: str) -> str | None:
+    """A content fingerprint of a local checkpoint folder (None for a Hub id or a server's model name).
+
+    For every weight, config and tokenizer file: its name, its size and the sha256 of its first and
+    last MiB (all of it when smaller), so a checkpoint rewritten in place (the same `final/` folder
+    after another training run) is a different model, and the same files give the same fingerprint
+    on every machine, whatever their mtimes. Reads at most 2 MiB per file."""
+    folder = Path(model)
+    if not folder.is_dir():
+        return None
+    h = hashlib.sha256()
+    for f in sorted(folder.iterdir()):
+        if not f.is_file() or f.suffix not in (".safetensors", ".bin", ".pt", ".pth", ".json", ".model", ".txt"):
+            continue
+        size = f.stat().st_size
+        h.update(f"{f.name}\0{size}\0".encode())
+        with open(f, "rb") as fh:
+            h.update(fh.read(1 << 20))
+            if size > 2 << 20:
+                fh.seek(-(1 << 20), os.SEEK_END)
+                h.update(fh.read())
+    return h.hexdigest()[:16]
+
+
 def _probe_id(model: str, examples: list, ev: EvalConfig, max_new_tokens: int, backend: dict | None = None) -> str:
     parts = [str(Path(model).resolve()) if Path(model).exists() else model,
              [e[0] for e in examples], asdict(ev) | {"every": None}, max_new_tokens]
     if backend and backend["name"] != "hf":  # the hf probe id stays what it always was
         parts.append({k: backend.get(k) for k in ("name", "base_url")})
+    if not backend or backend["name"] != "openai":
+        parts.append(model_fingerprint(model))  # a checkpoint rewritten in place is probed again
     blob = json.dumps(parts)
     return "probe-" + hashlib.sha256(blob.encode()).hexdigest()[:8]
 

@@ -156,16 +156,21 @@ def import_records(ws: Workspace, records: pd.DataFrame, *, importer: str, sourc
         notes.append(f"{len(lost)} of {len(records)} records match no example in the workspace (by id or prompt "
                      "text) and were not imported; ingest the training data they came from, or pass the id "
                      "column the trainer logged")
-    replaced = bool(ws.sql("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).fetchone()[0])
+    previous = ws.sql("SELECT config FROM runs WHERE run_id = ?", [run_id]).fetchone()
+    replaced = previous is not None
+    # what an earlier import recorded about the trainer (e.g. the callback's TRL arguments) is kept
+    # unless this import says otherwise
+    kept_config = {k: v for k, v in json.loads(previous[0]).items()
+                   if k not in ("source", "importer", "warnings", "initial_probe", "final_probe")} if previous else {}
     with ws.transaction():
         for table in ("history", "rollouts", "evals", "runs"):
             ws.execute(f"DELETE FROM {table} WHERE run_id = ?", [run_id])
         last = int(rows["step"].max()) if len(rows) else 0
         ws.write("runs", pd.DataFrame([{
             "run_id": run_id, "kind": "import", "model": model, "backend": importer, "seed": None,
-            "config": json.dumps({"source": source, "importer": importer, "warnings": notes,
-                                  "initial_probe": initial_probe, "final_probe": final_probe} | (config or {}),
-                                 default=str),
+            "config": json.dumps(kept_config | {"source": source, "importer": importer, "warnings": notes,
+                                                "initial_probe": initial_probe, "final_probe": final_probe}
+                                 | (config or {}), default=str),
             "status": "finished", "started_at": utcnow(), "finished_at": utcnow(),
             "last_step": last, "initial_run": initial_probe, "steps": last,
         }]))

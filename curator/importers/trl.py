@@ -514,15 +514,17 @@ def _prompt_notes(ws: Workspace, records: pd.DataFrame) -> list[str]:
 
 def import_outcomes(ws: Workspace, out_dir: str | os.PathLike, *, run_name: str | None = None,
                     reward_func: str | None = None, run_id: str | None = None, model: str | None = None,
-                    config: dict | None = None, keep_completions: bool = False) -> ImportSummary:
-    """Read `record_outcomes` files and write them as one `import` run (backend `trl`)."""
+                    config: dict | None = None, keep_completions: bool = False, initial_probe: str | None = None,
+                    final_probe: str | None = None) -> ImportSummary:
+    """Read `record_outcomes` files and write them as one `import` run (backend `trl`); with the probe runs
+    of the initial model and the final checkpoint, `curator label` can label it."""
     records, warnings = read_outcome_files(out_dir, run_name=run_name, reward_func=reward_func)
     warnings += _prompt_notes(ws, records[records["example_id"].isna()])
     return import_records(
         ws, records, importer=IMPORTER, source=str(Path(out_dir)), run_id=run_id, model=model,
         fingerprint=outcomes_fingerprint(out_dir, run_name, reward_func), warnings=warnings,
         config={"format": "trl-outcomes", "run_name": run_name, "reward_func": reward_func} | (config or {}),
-        keep_completions=keep_completions)
+        keep_completions=keep_completions, initial_probe=initial_probe, final_probe=final_probe)
 
 
 # -- the callback -----------------------------------------------------------------------------------
@@ -773,7 +775,8 @@ def completions_fingerprint(path: str | os.PathLike, reward_column: str | None =
 
 def import_completions(ws: Workspace, path: str | os.PathLike, *, reward_column: str | None = None,
                        threshold: float = 0.5, num_generations: int | None = None, run_id: str | None = None,
-                       model: str | None = None, keep_completions: bool = False) -> ImportSummary:
+                       model: str | None = None, keep_completions: bool = False, initial_probe: str | None = None,
+                       final_probe: str | None = None) -> ImportSummary:
     """Read TRL's completion logs and write them as one `import` run (backend `trl`)."""
     records, warnings = read_trl_completions(path, reward_column=reward_column, threshold=threshold,
                                              num_generations=num_generations)
@@ -782,7 +785,8 @@ def import_completions(ws: Workspace, path: str | os.PathLike, *, reward_column:
         ws, records, importer=IMPORTER, source=str(Path(path)), run_id=run_id, model=model,
         fingerprint=completions_fingerprint(path, reward_column), warnings=warnings,
         config={"format": "trl-completions", "reward_column": reward_column, "threshold": threshold,
-                "num_generations": num_generations}, keep_completions=keep_completions)
+                "num_generations": num_generations}, keep_completions=keep_completions,
+        initial_probe=initial_probe, final_probe=final_probe)
 
 
 __all__ = [
