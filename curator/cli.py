@@ -169,6 +169,8 @@ def _model_or_lab(model):
 @click.option("--clip-high", type=float, default=0.2, show_default=True, help="0.28 for clip-higher.")
 @click.option("--kl-coef", type=float, default=0.0, show_default=True, help="k3 KL to the initial policy.")
 @click.option("--minibatches", type=int, default=1, show_default=True, help="Optimizer steps per batch.")
+@click.option("--micro-rows", type=int, default=32, show_default=True,
+              help="Rows per forward/backward in the update, sorted by length (lower it if a GPU runs out of memory).")
 @click.option("--max-rounds", type=int, default=4, show_default=True,
               help="Dynamic-sampling generation rounds per step before giving up on a full batch.")
 @click.option("--no-dynamic-sampling", is_flag=True, help="Keep zero-variance groups in the batch.")
@@ -180,8 +182,8 @@ def _model_or_lab(model):
 @click.option("--parallel", type=int, default=2, show_default=True, help="Runs at once, one process each.")
 @pass_ctx
 def train(c: Ctx, model, dataset, max_new_tokens, eval_n, eval_temperature, threads, seeds, name, steps,
-          prompts_per_step, group_size, lr, clip_high, kl_coef, minibatches, max_rounds, no_dynamic_sampling,
-          lora, keep_completions, checkpoint_every, eval_every, parallel) -> None:
+          prompts_per_step, group_size, lr, clip_high, kl_coef, minibatches, micro_rows, max_rounds,
+          no_dynamic_sampling, lora, keep_completions, checkpoint_every, eval_every, parallel) -> None:
     """GRPO on the workspace's examples, one run per seed, with pass@1 before and after.
 
     Re-running the same command skips finished runs and resumes unfinished ones
@@ -196,7 +198,7 @@ def train(c: Ctx, model, dataset, max_new_tokens, eval_n, eval_temperature, thre
     config = TrainConfig(
         model=_model_or_lab(model), seeds=seed_list, dataset=dataset, name=name, steps=steps,
         prompts_per_step=prompts_per_step, group_size=group_size, max_new_tokens=max_new_tokens, lr=lr,
-        clip_high=clip_high, kl_coef=kl_coef, minibatches=minibatches, max_rounds=max_rounds,
+        clip_high=clip_high, kl_coef=kl_coef, minibatches=minibatches, micro_rows=micro_rows, max_rounds=max_rounds,
         dynamic_sampling=not no_dynamic_sampling, lora=lora, keep_completions=keep_completions,
         eval=EvalConfig(n=eval_n, temperature=eval_temperature, every=eval_every),
         checkpoint_every=checkpoint_every, parallel=parallel, threads=threads,

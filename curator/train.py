@@ -58,6 +58,7 @@ class TrainConfig:
     clip_high: float = 0.2
     kl_coef: float = 0.0
     minibatches: int = 1
+    micro_rows: int = 32  # rows per forward/backward in the update (lower it when a GPU runs out of memory)
     max_rounds: int = 4
     dynamic_sampling: bool = True
     lora: bool = False
@@ -86,7 +87,8 @@ class TrainConfig:
         cfg = GRPOConfig(
             steps=self.steps, prompts_per_step=self.prompts_per_step, group_size=self.group_size,
             max_new_tokens=self.max_new_tokens, lr=self.lr, clip_low=self.clip_low, clip_high=self.clip_high,
-            kl_coef=self.kl_coef, minibatches=self.minibatches, max_rounds=self.max_rounds,
+            kl_coef=self.kl_coef, minibatches=self.minibatches, micro_rows=self.micro_rows,
+            max_rounds=self.max_rounds,
             dynamic_sampling=self.dynamic_sampling, lora=self.lora, seed=seed,
             keep_completions=self.keep_completions,
         )
@@ -96,7 +98,9 @@ class TrainConfig:
         if self.name:
             return self.name
         blob = {k: v for k, v in asdict(self).items() if k not in ("seeds", "parallel", "threads", "runs_dir",
-                                                                    "verify_workers", "name", "device")}
+                                                                    "verify_workers", "name", "device",
+                                                                    "micro_rows")}
+        blob["model"] = model_fingerprint(self.model) or self.model  # by content when local: portable ids
         return "grpo-" + hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
@@ -160,12 +164,12 @@ def model_fingerprint(model: str) -> str | None:
 
 
 def _probe_id(model: str, examples: list, ev: EvalConfig, max_new_tokens: int, backend: dict | None = None) -> str:
-    parts = [str(Path(model).resolve()) if Path(model).exists() else model,
-             [e[0] for e in examples], asdict(ev) | {"every": None}, max_new_tokens]
-    if backend and backend["name"] != "hf":  # the hf probe id stays what it always was
+    # a local checkpoint is named by its content, not its path: the same files give the same id on
+    # every machine, and a folder rewritten in place is probed again
+    local = (not backend or backend["name"] != "openai") and model_fingerprint(model)
+    parts = [local or model, [e[0] for e in examples], asdict(ev) | {"every": None}, max_new_tokens]
+    if backend and backend["name"] != "hf":
         parts.append({k: backend.get(k) for k in ("name", "base_url")})
-    if not backend or backend["name"] != "openai":
-        parts.append(model_fingerprint(model))  # a checkpoint rewritten in place is probed again
     blob = json.dumps(parts)
     return "probe-" + hashlib.sha256(blob.encode()).hexdigest()[:8]
 

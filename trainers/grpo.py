@@ -87,6 +87,8 @@ class GRPOConfig:
             raise ValueError("clip_low must be in [0, 1) and clip_high >= 0")
         if self.minibatches < 1 or self.minibatches > self.prompts_per_step:
             raise ValueError("minibatches must be between 1 and prompts_per_step")
+        if self.micro_rows < 0:
+            raise ValueError("micro_rows must be 0 (one pass) or a positive number of rows")
         if self.keep_completions not in ("none", "correct", "all") and not self.keep_completions.isdigit():
             raise ValueError("keep_completions must be none, correct, all, or an integer k")
 
