@@ -147,3 +147,26 @@ def test_lora_changes_only_the_adapter_and_kl_is_measured():
     assert changed and all("lora_" in k for k in changed)
     merged = tr.policy()
     assert not any("lora_" in k for k in merged.state_dict())
+
+
+def test_selected_logprobs_equal_the_full_log_softmax():
+    import torch
+
+    from curator.trainers.grpo import selected_logprobs
+
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(3, 5, 50, generator=g) * 4
+    ids = torch.randint(0, 50, (3, 5), generator=g)
+    want = torch.log_softmax(logits, -1).gather(-1, ids.unsqueeze(-1)).squeeze(-1)
+    torch.testing.assert_close(selected_logprobs(logits, ids), want)
+    low = logits.bfloat16()  # row by row in fp32
+    want = torch.log_softmax(low.float(), -1).gather(-1, ids.unsqueeze(-1)).squeeze(-1)
+    got = selected_logprobs(low, ids)
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, want)
+    # gradients flow to the logits as through log_softmax
+    x = logits.clone().requires_grad_(True)
+    selected_logprobs(x, ids).sum().backward()
+    y = logits.clone().requires_grad_(True)
+    torch.log_softmax(y, -1).gather(-1, ids.unsqueeze(-1)).sum().backward()
+    torch.testing.assert_close(x.grad, y.grad)

@@ -151,7 +151,21 @@ def token_logprobs(model, ids: torch.Tensor, mask: torch.Tensor, temperature: fl
     logits = model(input_ids=ids, attention_mask=mask, position_ids=positions).logits[:, :-1]
     if temperature != 1.0:
         logits = logits / temperature
-    return torch.log_softmax(logits.float(), dim=-1).gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+    return selected_logprobs(logits, ids[:, 1:])
+
+
+def selected_logprobs(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """log softmax(logits)[..., ids] without a second vocabulary-sized tensor: x_id - logsumexp(x).
+
+    With a 150k vocabulary and long completions the full log-softmax is the update's largest tensor;
+    fp32 logits go through logsumexp at once, lower precision ones row by row in fp32."""
+    if logits.dtype in (torch.float32, torch.float64):
+        return logits.gather(-1, ids.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+    rows = []
+    for row_logits, row_ids in zip(logits, ids):
+        row = row_logits.float()
+        rows.append(row.gather(-1, row_ids.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(row, dim=-1))
+    return torch.stack(rows)
 
 
 def merge_history(rows: list[dict]) -> list[dict]:
