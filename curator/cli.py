@@ -16,6 +16,7 @@ import click
 
 from curator import __version__
 from curator.errors import CuratorError
+from curator.importers.stage import FORMATS as IMPORT_FORMATS
 
 
 class Ctx:
@@ -322,9 +323,6 @@ def report_gradsim(out, s) -> None:
              + (f"; AUROC of low similarity for unlearnable vs learnable {au:.3f}" if au is not None else ""))
 
 
-IMPORT_FORMATS = ["plain", "verl", "openrlhf", "trl-outcomes", "trl-completions"]
-
-
 @cli.command("import")
 @click.argument("source")
 @click.option("--format", "fmt", required=True, type=click.Choice(IMPORT_FORMATS),
@@ -359,51 +357,18 @@ def import_cmd(c: Ctx, source, fmt, id_field, prompt_field, step_field, reward_f
     Re-importing the same SOURCE (same format and path) replaces the earlier
     import. Prompts a step does not log (dynamic sampling) stay unknown.
     """
-    from pathlib import Path
+    from curator.importers.plain import describe_mapping
+    from curator.importers.stage import ImportConfig, import_source
 
-    from curator.importers.plain import describe_mapping, file_signature, fingerprint_files, list_files
-    from curator.importers.records import import_records
-
-    plain_only = {"--id-field": id_field, "--prompt-field": prompt_field, "--reward-field": reward_field,
-                  "--length-field": length_field, "--step-field": None if step_field == "step" else step_field}
-    given = [k for k, v in plain_only.items() if v]
-    if fmt != "plain" and given:
-        raise CuratorError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to --format plain"
-                           + ("; for verl, name the id with --index-key" if fmt == "verl" else ""))
-    if fmt != "verl" and (index_key or include_validation):
-        raise CuratorError("--index-key and --include-validation apply to --format verl"
-                           + ("; for plain logs name the id with --id-field" if fmt == "plain" else ""))
-    if not Path(source).exists():
-        raise CuratorError(f"{source}: no such file or folder")
-    if bool(initial_probe) != bool(final_probe):
-        raise CuratorError("--initial-probe and --final-probe go together: labels need pass@1 before and after")
+    config = ImportConfig(
+        source=source, format=fmt, id_field=id_field, prompt_field=prompt_field, step_field=step_field,
+        reward_field=reward_field, correct_field=correct_field, length_field=length_field, threshold=threshold,
+        index_key=index_key, prompt_template=prompt_template, include_validation=include_validation,
+        run_name=run_name, model=model, keep_completions=keep_completions, initial_probe=initial_probe,
+        final_probe=final_probe)
     with c.open() as ws:
-        examples = ws.df("SELECT example_id, prompt FROM examples")
-        records, warnings = _read_import(fmt, source, examples, id_field=id_field, prompt_field=prompt_field,
-                                         step_field=step_field, reward_field=reward_field,
-                                         correct_field=correct_field, length_field=length_field,
-                                         threshold=threshold, index_key=index_key, prompt_template=prompt_template,
-                                         include_validation=include_validation)
-        mapping = dict(records.attrs.get("mapping") or {})
-        files = [Path(f) for f in records.attrs.get("files") or []]
-        if not files:
-            try:
-                files = list_files(source)
-            except CuratorError:
-                files = []
-        importer, fingerprint = fmt, fingerprint_files(fmt, source)
-        if fmt.startswith("trl-"):  # the same run id as curator.importers.trl's own import functions
-            from curator.importers import trl
-
-            importer = trl.IMPORTER
-            fingerprint = (trl.outcomes_fingerprint(source) if fmt == "trl-outcomes"
-                           else trl.completions_fingerprint(source))
-        s = import_records(
-            ws, records, importer=importer, source=str(Path(source).resolve()), fingerprint=fingerprint,
-            run_id=run_name, model=model, warnings=warnings, keep_completions=keep_completions,
-            initial_probe=initial_probe, final_probe=final_probe,
-            config={"format": fmt, "mapping": mapping, "files": file_signature(files), "threshold": threshold,
-                    "index_key": index_key, "prompt_template": prompt_template})
+        s = import_source(ws, config)
+    mapping = s.mapping
     if mapping:
         c.output.info(f"{source} ({fmt}): {describe_mapping(mapping)}")
     c.output.table(f"import {s.run_id}", ["records", "count"], [
@@ -416,41 +381,6 @@ def import_cmd(c: Ctx, source, fmt, id_field, prompt_field, step_field, reward_f
     c.output.line(f"imported {s.run_id} ({'replaced the earlier import of this source' if s.replaced else 'new run'}):"
                   f" {s.n_records} records, {s.n_matched} matched, {s.n_rows} history rows over {s.n_steps} steps "
                   f"and {s.n_examples} examples, {s.unmatched} unmatched")
-
-
-def _read_import(fmt: str, source: str, examples, *, prompt_template: str | None, **opts):
-    """(records, warnings) of one source in one format, templated prompts resolved against `examples`."""
-    from pathlib import Path
-
-    import pandas as pd
-
-    from curator.importers.plain import read_plain, resolve_prompts
-    from curator.importers.records import records_frame
-
-    if fmt == "verl":
-        from curator.importers.verl import read_verl_dumps
-
-        return read_verl_dumps(source, index_key=opts["index_key"], correct_key=opts["correct_field"],
-                               threshold=opts["threshold"], prompt_template=prompt_template,
-                               include_validation=opts["include_validation"], examples=examples)
-    if fmt in ("plain", "openrlhf"):
-        records, warnings = read_plain(
-            source, id_field=opts["id_field"], prompt_field=opts["prompt_field"], step_field=opts["step_field"],
-            reward_field=opts["reward_field"], correct_field=opts["correct_field"],
-            length_field=opts["length_field"], threshold=opts["threshold"],
-            pattern="outcomes-*.jsonl" if fmt == "openrlhf" and Path(source).is_dir() else None)
-    elif fmt == "trl-outcomes":
-        from curator.importers.trl import read_outcome_files
-
-        records, warnings = read_outcome_files(source)
-    else:
-        from curator.importers.trl import read_trl_completions
-
-        records, warnings = read_trl_completions(source, threshold=opts["threshold"])
-    if not isinstance(records, pd.DataFrame):
-        records = records_frame(list(records))
-    records, more = resolve_prompts(records, examples, prompt_template=prompt_template)
-    return records, list(warnings) + more
 
 
 @cli.command("judge")

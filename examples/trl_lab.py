@@ -155,12 +155,16 @@ def main(argv: list[str] | None = None) -> int:
     eval_cfg = EvalConfig(n=args.eval_n, temperature=EVAL_TEMPERATURE, seed=0)  # the CLI's probe seed
     say(f"\n[2/6] probe the initial model: {args.eval_n} samples per example at T={EVAL_TEMPERATURE}"
         f"\n      (CLI: curator -w {ws_path} probe --model {LAB_MODEL} --eval-n {args.eval_n})")
-    t = time.time()
-    with Workspace(ws_path) as ws:
-        initial = probe(ws, ProbeConfig(model=str(LAB_MODEL), eval=eval_cfg, max_new_tokens=MAX_NEW_TOKENS,
+    def probe_model(model) -> tuple[str, float, float]:
+        """(probe run id, its mean pass@1, seconds) with the eval settings above."""
+        t = time.time()
+        with Workspace(ws_path) as ws:
+            run = probe(ws, ProbeConfig(model=str(model), eval=eval_cfg, max_new_tokens=MAX_NEW_TOKENS,
                                         threads=1, verify_workers=1))
-        p_init = mean_pass1(ws, initial)
-    say(f"      {initial}: mean pass@1 {p_init:.3f} ({time.time() - t:.0f} s)")
+            return run, mean_pass1(ws, run), time.time() - t
+
+    initial, p_init, secs = probe_model(LAB_MODEL)
+    say(f"      {initial}: mean pass@1 {p_init:.3f} ({secs:.0f} s)")
 
     # -- 3. train with TRL -----------------------------------------------------------------------------
     say(f"\n[3/6] train with TRL's GRPOTrainer: {args.steps} steps x {PROMPTS_PER_STEP} prompts x G={G}, "
@@ -233,12 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     # -- 4. probe the final checkpoint -----------------------------------------------------------------
     say(f"\n[4/6] probe the final checkpoint with the same eval settings"
         f"\n      (CLI: curator -w {ws_path} probe --model {final} --eval-n {args.eval_n})")
-    t = time.time()
-    with Workspace(ws_path) as ws:
-        final_probe = probe(ws, ProbeConfig(model=str(final), eval=eval_cfg, max_new_tokens=MAX_NEW_TOKENS,
-                                            threads=1, verify_workers=1))
-        p_final = mean_pass1(ws, final_probe)
-    say(f"      {final_probe}: mean pass@1 {p_final:.3f} (initial {p_init:.3f}; {time.time() - t:.0f} s)")
+    final_probe, p_final, secs = probe_model(final)
+    say(f"      {final_probe}: mean pass@1 {p_final:.3f} (initial {p_init:.3f}; {secs:.0f} s)")
 
     # -- 5. link the imported run to its two probes ----------------------------------------------------
     run_id = outcomes_run_id(outcomes)

@@ -442,7 +442,7 @@ def apply_probe_runs(ws: Workspace, probe_run: str) -> tuple[str, ...]:
     where examples without a label get their features."""
     def settings(config: str) -> tuple:
         ev = json.loads(config).get("eval", {})
-        return ev.get("n"), ev.get("temperature"), json.loads(config).get("max_new_tokens")
+        return ev.get("n"), ev.get("temperature")
 
     row = ws.sql("SELECT config FROM runs WHERE run_id = ?", [probe_run]).fetchone()
     if row is None:
@@ -450,7 +450,7 @@ def apply_probe_runs(ws: Workspace, probe_run: str) -> tuple[str, ...]:
     want = settings(row[0])
     rows = ws.sql("SELECT run_id, config FROM runs WHERE kind = 'probe' AND status = 'finished' AND run_id <> ? "
                   "ORDER BY coalesce(finished_at, started_at) DESC, run_id", [probe_run]).fetchall()
-    return tuple(r for r, c in rows if settings(c)[:2] == want[:2])
+    return tuple(r for r, c in rows if settings(c) == want)
 
 
 # -- models and metrics -------------------------------------------------------

@@ -65,6 +65,7 @@ class ImportSummary:
     unmatched_samples: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     replaced: bool = False  # an earlier import of the same source was replaced
+    mapping: dict = field(default_factory=dict)  # plain logs: which field became step, id, reward...
 
 
 def empty_records() -> pd.DataFrame:
@@ -103,6 +104,13 @@ def match_examples(records: pd.DataFrame, examples: pd.DataFrame) -> pd.Series:
     unique = norm.drop_duplicates("key", keep=False).set_index("key")["example_id"]
     by_prompt = records["prompt"].map(lambda p: normalize(p) if isinstance(p, str) else None).map(unique)
     return by_id.fillna(by_prompt)
+
+
+def ambiguous_prompts(prompts: pd.Series, examples: pd.DataFrame) -> list[str]:
+    """The distinct logged prompts (normalized) that several workspace examples share, sorted."""
+    shared = examples["prompt"].map(normalize).value_counts()
+    shared = set(shared[shared > 1].index)
+    return sorted({normalize(p) for p in prompts.dropna() if isinstance(p, str)} & shared)
 
 
 def aggregate(records: pd.DataFrame) -> pd.DataFrame:
@@ -152,6 +160,12 @@ def import_records(ws: Workspace, records: pd.DataFrame, *, importer: str, sourc
     rows = aggregate(matched)
     rows.insert(0, "run_id", run_id)
     notes = list(warnings or [])
+    ambiguous = ambiguous_prompts(lost["prompt"], examples)
+    if ambiguous:
+        shown = ", ".join(p[:60] for p in ambiguous[:5]) + (f", ... ({len(ambiguous)} in all)"
+                                                           if len(ambiguous) > 5 else "")
+        notes.append(f"{len(ambiguous)} logged prompts match several examples (the same prompt with different "
+                     f"answers) and cannot be told apart without an id: {shown}")
     if len(lost):
         notes.append(f"{len(lost)} of {len(records)} records match no example in the workspace (by id or prompt "
                      "text) and were not imported; ingest the training data they came from, or pass the id "

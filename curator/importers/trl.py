@@ -498,20 +498,6 @@ def outcomes_run_id(out_dir: str | os.PathLike, run_name: str | None = None, rew
     return source_run_id(IMPORTER, outcomes_fingerprint(out_dir, run_name, reward_func))
 
 
-def _prompt_notes(ws: Workspace, records: pd.DataFrame) -> list[str]:
-    """Warn about logged prompts (of records without a known id) that several examples share."""
-    need = records[records["prompt"].notna()]
-    if need.empty:
-        return []
-    examples = ws.df("SELECT prompt FROM examples")
-    counts = Counter(examples["prompt"].map(normalize))
-    ambiguous = sorted({p for p in need["prompt"].map(normalize) if counts.get(p, 0) > 1})
-    if not ambiguous:
-        return []
-    return [f"{len(ambiguous)} logged prompts match several examples (the same prompt with different answers) "
-            f"and cannot be told apart without an id: {_show(p[:60] for p in ambiguous)}"]
-
-
 def import_outcomes(ws: Workspace, out_dir: str | os.PathLike, *, run_name: str | None = None,
                     reward_func: str | None = None, run_id: str | None = None, model: str | None = None,
                     config: dict | None = None, keep_completions: bool = False, initial_probe: str | None = None,
@@ -519,7 +505,6 @@ def import_outcomes(ws: Workspace, out_dir: str | os.PathLike, *, run_name: str 
     """Read `record_outcomes` files and write them as one `import` run (backend `trl`); with the probe runs
     of the initial model and the final checkpoint, `curator label` can label it."""
     records, warnings = read_outcome_files(out_dir, run_name=run_name, reward_func=reward_func)
-    warnings += _prompt_notes(ws, records[records["example_id"].isna()])
     return import_records(
         ws, records, importer=IMPORTER, source=str(Path(out_dir)), run_id=run_id, model=model,
         fingerprint=outcomes_fingerprint(out_dir, run_name, reward_func), warnings=warnings,
@@ -780,7 +765,6 @@ def import_completions(ws: Workspace, path: str | os.PathLike, *, reward_column:
     """Read TRL's completion logs and write them as one `import` run (backend `trl`)."""
     records, warnings = read_trl_completions(path, reward_column=reward_column, threshold=threshold,
                                              num_generations=num_generations)
-    warnings += _prompt_notes(ws, records)
     return import_records(
         ws, records, importer=IMPORTER, source=str(Path(path)), run_id=run_id, model=model,
         fingerprint=completions_fingerprint(path, reward_column), warnings=warnings,
